@@ -1,0 +1,111 @@
+//! What this node knows of shared state, cached: the experience definitions
+//! (refreshed every second and on change events) and each queue's counts
+//! (refreshed every second). Handlers read snapshots without touching the
+//! store, so a polling storm on the status page costs Redis nothing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::domain::{ExperienceState, Id, Kind, Sequence};
+use crate::store::{QueueStats, Store, StoreResult, StoredExperience};
+
+#[derive(Default)]
+pub struct Snapshot {
+    pub experiences: HashMap<Id, Arc<StoredExperience>>,
+    /// Sequence id → owning experience id.
+    pub sequences: HashMap<Id, Id>,
+}
+
+pub struct Catalog {
+    store: Arc<dyn Store>,
+    snapshot: RwLock<Arc<Snapshot>>,
+    stats: RwLock<HashMap<Id, QueueStats>>,
+}
+
+impl Snapshot {
+    /// A sequence with the experience it belongs to.
+    pub fn sequence(&self, id: &Id) -> Option<(&Arc<StoredExperience>, &Sequence)> {
+        let stored = self.experiences.get(self.sequences.get(id)?)?;
+        Some((stored, stored.experience.sequence(id)?))
+    }
+
+    pub fn queues(&self) -> impl Iterator<Item = (&Arc<StoredExperience>, &Sequence)> {
+        self.experiences.values().flat_map(|stored| {
+            let seqs = stored.experience.sequences.iter();
+            seqs.filter(|s| s.kind == Kind::Queue)
+                .map(move |s| (stored, s))
+        })
+    }
+}
+
+impl Catalog {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            snapshot: RwLock::new(Arc::default()),
+            stats: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        // Readers clone an Arc and never hold the lock across an await.
+        self.snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub async fn refresh(&self) -> StoreResult<()> {
+        let mut next = Snapshot::default();
+        for stored in self.store.experiences().await? {
+            let id = stored.experience.id().clone();
+            for seq in &stored.experience.sequences {
+                next.sequences.insert(seq.id.clone(), id.clone());
+            }
+            next.experiences.insert(id, Arc::new(stored));
+        }
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        Ok(())
+    }
+
+    /// Re-reads the counts of every queue and publishes them as gauges.
+    pub async fn refresh_stats(&self, now: i64) -> StoreResult<()> {
+        let snapshot = self.snapshot();
+        let mut fresh = HashMap::new();
+        for (_, seq) in snapshot.queues() {
+            let stats = self.store.queue_stats(&seq.id, now).await?;
+            let label = seq.id.to_string();
+            metrics::gauge!("velvet_queue_waiting", "queue" => label.clone())
+                .set(stats.waiting as f64);
+            let capacity = seq.max_participants.unwrap_or(0) as f64;
+            metrics::gauge!("velvet_queue_capacity", "queue" => label).set(capacity);
+            fresh.insert(seq.id.clone(), stats);
+        }
+        *self.stats.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(())
+    }
+
+    pub fn stats(&self, seq: &Id) -> QueueStats {
+        let stats = self.stats.read().unwrap_or_else(|e| e.into_inner());
+        stats.get(seq).copied().unwrap_or_default()
+    }
+
+    /// Seconds until `position` is admitted at the rate observed over the
+    /// last minute; unknown while nothing was admitted or admission is held.
+    pub fn estimated_wait(&self, seq: &Id, position: Option<u64>) -> Option<u64> {
+        let position = position?;
+        let snapshot = self.snapshot();
+        let (stored, sequence) = snapshot.sequence(seq)?;
+        if sequence.paused || stored.inventory == Some(0) {
+            return None;
+        }
+        let per_minute = self.stats(seq).admitted_last_minute;
+        (per_minute > 0).then(|| (position * 60).div_ceil(per_minute))
+    }
+
+    pub fn experience_state(&self, id: &Id, now: i64) -> Option<ExperienceState> {
+        let snapshot = self.snapshot();
+        let stored = snapshot.experiences.get(id)?;
+        Some(stored.experience.state_at(now, stored.inventory))
+    }
+}

@@ -1,0 +1,134 @@
+//! Public experience routes: definition, status, and entering whichever
+//! sequence is open now.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::extract::{IdPath, Session};
+use super::queues::enter_queue;
+use super::view::QueueEntryBody;
+use crate::app::AppState;
+use crate::domain::clock::{now_ms, rfc3339};
+use crate::domain::{Id, Kind};
+use crate::store::StoredExperience;
+
+/// The definition with its live state, for consumers and for the admin view.
+pub fn describe(stored: &StoredExperience, now: i64) -> Value {
+    let exp = &stored.experience;
+    let mut body = serde_json::to_value(exp).unwrap_or_default();
+    body["state"] = json!(exp.state_at(now, stored.inventory));
+    body["inventoryRemaining"] = json!(stored.inventory);
+    body["announcement"] = json!(stored.announcement);
+    if let Some(seqs) = body["sequences"].as_array_mut() {
+        for (value, seq) in seqs.iter_mut().zip(&exp.sequences) {
+            value["state"] = json!(seq.window(now));
+        }
+    }
+    body
+}
+
+pub async fn show(
+    State(app): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<Json<Value>, ApiError> {
+    let snapshot = app.catalog.snapshot();
+    let stored = snapshot
+        .experiences
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("experience", &id))?;
+    Ok(Json(describe(stored, now_ms())))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusBody {
+    state: crate::domain::ExperienceState,
+    queue_depth: u64,
+    estimated_wait_seconds: Option<u64>,
+    admitted_total: u64,
+    inventory_remaining: Option<u64>,
+    announcement: Option<String>,
+    updated_at: String,
+}
+
+/// Served from this node's cache, refreshed every second.
+pub async fn status(
+    State(app): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<Json<StatusBody>, ApiError> {
+    let snapshot = app.catalog.snapshot();
+    let stored = snapshot
+        .experiences
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("experience", &id))?;
+    let now = now_ms();
+    let queues = stored
+        .experience
+        .sequences
+        .iter()
+        .filter(|s| s.kind == Kind::Queue);
+    let (mut depth, mut admitted) = (0, 0);
+    for seq in queues {
+        let stats = app.catalog.stats(&seq.id);
+        depth += stats.waiting;
+        admitted += stats.admitted_total;
+    }
+    let current = stored
+        .experience
+        .current_sequence(now)
+        .filter(|s| s.kind == Kind::Queue);
+    let wait = current.and_then(|s| {
+        let behind = app.catalog.stats(&s.id).waiting + 1;
+        app.catalog.estimated_wait(&s.id, Some(behind))
+    });
+    Ok(Json(StatusBody {
+        state: stored.experience.state_at(now, stored.inventory),
+        queue_depth: depth,
+        estimated_wait_seconds: wait,
+        admitted_total: admitted,
+        inventory_remaining: stored.inventory,
+        announcement: stored.announcement.clone(),
+        updated_at: rfc3339(now),
+    }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperienceEntryBody {
+    sequence_id: Id,
+    kind: Kind,
+    #[serde(flatten)]
+    entry: QueueEntryBody,
+}
+
+pub async fn enter(
+    State(app): State<AppState>,
+    IdPath(id): IdPath,
+    Session(session): Session,
+) -> Result<Json<ExperienceEntryBody>, ApiError> {
+    let snapshot = app.catalog.snapshot();
+    let stored = snapshot
+        .experiences
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("experience", &id))?;
+    let now = now_ms();
+    let seq = stored
+        .experience
+        .current_sequence(now)
+        .ok_or(ApiError::Closed)?;
+    match seq.kind {
+        Kind::Queue => {
+            let entry = enter_queue(&app, &seq.id, &session).await?;
+            Ok(Json(ExperienceEntryBody {
+                sequence_id: seq.id.clone(),
+                kind: seq.kind,
+                entry,
+            }))
+        }
+        // Draw registration arrives with the draws feature.
+        Kind::Draw => Err(ApiError::NotOpen),
+    }
+}

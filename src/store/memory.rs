@@ -1,0 +1,443 @@
+//! The in-process store: one node, nothing to install, the same behaviour as
+//! Redis. One mutex guards everything; it is never held across an await, so
+//! each method is as atomic as a Redis script.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use super::{
+    EnterOutcome, EnterRequest, Event, GrantNote, LeaveOutcome, Limits, QueueStats,
+    RedeemOutcome, Refusal, Store, StoreError, StoreResult, StoredExperience,
+};
+use crate::domain::clock::now_ms;
+use crate::domain::entry::TICKET_BASE;
+use crate::domain::{Entry, EntryState, Experience, Grant, Id};
+
+const WINDOW_MS: i64 = 60_000;
+
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+    events: broadcast::Sender<Event>,
+}
+
+#[derive(Default)]
+struct Inner {
+    schema: u32,
+    experiences: BTreeMap<Id, StoredExperience>,
+    queues: HashMap<Id, Queue>,
+    leases: HashMap<String, Lease>,
+    fences: HashMap<String, u64>,
+}
+
+struct Lease {
+    holder: String,
+    until: i64,
+}
+
+#[derive(Default)]
+struct Queue {
+    line: BTreeSet<(u64, Uuid)>,
+    entries: HashMap<Uuid, Record>,
+    tickets: u64,
+    /// Expiry of each outstanding token, by consumer.
+    active: HashMap<Uuid, i64>,
+    /// (time, count) of recent batches, oldest first.
+    window: VecDeque<(i64, u64)>,
+    admitted_total: u64,
+    redeemed_total: u64,
+    version: u64,
+}
+
+#[derive(Clone)]
+struct Record {
+    state: EntryState,
+    external_id: Option<String>,
+    score: u64,
+    entered_at: i64,
+    grant: Option<Grant>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        let (events, _) = broadcast::channel(4096);
+        Self {
+            inner: Mutex::new(Inner::default()),
+            events,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data behind; keep going.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn publish(&self, event: Event) {
+        // No receiver simply means no node is listening yet.
+        let _ = self.events.send(event);
+    }
+}
+
+impl Queue {
+    fn rank(&self, score: u64, consumer: Uuid) -> u64 {
+        self.line.range(..(score, consumer)).count() as u64
+    }
+
+    fn view(&self, consumer: Uuid, rec: &Record) -> Entry {
+        let position = (rec.state == EntryState::Waiting)
+            .then(|| self.rank(rec.score, consumer) + 1);
+        Entry {
+            consumer_id: consumer,
+            state: rec.state,
+            score: rec.score,
+            position,
+            entered_at: rec.entered_at,
+            grant: rec.grant.clone(),
+            external_id: rec.external_id.clone(),
+            version: self.version,
+        }
+    }
+
+    fn expire(&mut self, now: i64) {
+        self.active.retain(|_, exp| *exp > now);
+        while self
+            .window
+            .front()
+            .is_some_and(|(t, _)| *t <= now - WINDOW_MS)
+        {
+            self.window.pop_front();
+        }
+    }
+
+    fn window_used(&self, now: i64) -> u64 {
+        self.window
+            .iter()
+            .filter(|(t, _)| *t > now - WINDOW_MS)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn schema_version(&self) -> StoreResult<u32> {
+        Ok(self.lock().schema)
+    }
+
+    async fn apply_migration(&self, version: u32, _script: &str) -> StoreResult<()> {
+        // The in-process keyspace is born current; only the version moves.
+        let mut inner = self.lock();
+        inner.schema = inner.schema.max(version);
+        Ok(())
+    }
+
+    async fn put_experience(
+        &self,
+        exp: &Experience,
+        create_only: bool,
+    ) -> StoreResult<bool> {
+        let id = exp.id().clone();
+        {
+            let mut inner = self.lock();
+            if create_only && inner.experiences.contains_key(&id) {
+                return Ok(false);
+            }
+            let announcement = inner
+                .experiences
+                .get(&id)
+                .and_then(|s| s.announcement.clone());
+            let stored = StoredExperience {
+                experience: exp.clone(),
+                inventory: exp.inventory,
+                announcement,
+                updated_at: now_ms(),
+            };
+            inner.experiences.insert(id.clone(), stored);
+        }
+        self.publish(Event::Experience { id });
+        Ok(true)
+    }
+
+    async fn experiences(&self) -> StoreResult<Vec<StoredExperience>> {
+        Ok(self.lock().experiences.values().cloned().collect())
+    }
+
+    async fn set_inventory(&self, id: &Id, remaining: Option<u64>) -> StoreResult<()> {
+        if let Some(stored) = self.lock().experiences.get_mut(id) {
+            stored.inventory = remaining;
+            stored.updated_at = now_ms();
+        }
+        self.publish(Event::Experience { id: id.clone() });
+        Ok(())
+    }
+
+    async fn set_announcement(&self, id: &Id, message: Option<&str>) -> StoreResult<()> {
+        if let Some(stored) = self.lock().experiences.get_mut(id) {
+            stored.announcement = message.map(str::to_owned);
+            stored.updated_at = now_ms();
+        }
+        self.publish(Event::Experience { id: id.clone() });
+        Ok(())
+    }
+
+    async fn enter(&self, seq: &Id, req: EnterRequest) -> StoreResult<EnterOutcome> {
+        let mut inner = self.lock();
+        let queue = inner.queues.entry(seq.clone()).or_default();
+        if let Some(rec) = queue.entries.get(&req.consumer_id) {
+            return Ok(EnterOutcome::Entered(
+                queue.view(req.consumer_id, rec),
+                false,
+            ));
+        }
+        if let Some(refusal) = req.refuse {
+            return Ok(EnterOutcome::Refused(refusal));
+        }
+        if req
+            .max_participants
+            .is_some_and(|max| queue.entries.len() as u64 >= max)
+        {
+            return Ok(EnterOutcome::Refused(Refusal::Full));
+        }
+        let score = if req.now < req.opens_at {
+            req.prequeue_score
+        } else {
+            queue.tickets += 1;
+            TICKET_BASE + queue.tickets
+        };
+        let rec = Record {
+            state: EntryState::Waiting,
+            external_id: req.external_id.clone(),
+            score,
+            entered_at: req.now,
+            grant: None,
+        };
+        queue.line.insert((score, req.consumer_id));
+        let entry = queue.view(req.consumer_id, &rec);
+        queue.entries.insert(req.consumer_id, rec);
+        let event = Event::Entered {
+            seq: seq.clone(),
+            v: queue.version,
+            c: req.consumer_id,
+            score,
+            pos: entry.position.unwrap_or(1),
+        };
+        // Sent under the lock so events leave in the order they happened.
+        let _ = self.events.send(event);
+        Ok(EnterOutcome::Entered(entry, true))
+    }
+
+    async fn entry(&self, seq: &Id, consumer: Uuid) -> StoreResult<Option<Entry>> {
+        let inner = self.lock();
+        let Some(queue) = inner.queues.get(seq) else {
+            return Ok(None);
+        };
+        Ok(queue
+            .entries
+            .get(&consumer)
+            .map(|rec| queue.view(consumer, rec)))
+    }
+
+    async fn leave(
+        &self,
+        seq: &Id,
+        consumer: Uuid,
+        now: i64,
+    ) -> StoreResult<LeaveOutcome> {
+        let mut inner = self.lock();
+        let Some(queue) = inner.queues.get_mut(seq) else {
+            return Ok(LeaveOutcome::NotFound);
+        };
+        let Some(rec) = queue.entries.get_mut(&consumer) else {
+            return Ok(LeaveOutcome::NotFound);
+        };
+        match rec.state {
+            EntryState::Waiting => {
+                let score = rec.score;
+                queue.line.remove(&(score, consumer));
+                queue.entries.remove(&consumer);
+                queue.version += 1;
+                let event = Event::Left {
+                    seq: seq.clone(),
+                    v: queue.version,
+                    score,
+                };
+                let _ = self.events.send(event);
+                Ok(LeaveOutcome::Left)
+            }
+            EntryState::Admitted
+                if rec.grant.as_ref().is_some_and(|g| g.expires_at > now) =>
+            {
+                rec.state = EntryState::Left;
+                queue.active.remove(&consumer);
+                Ok(LeaveOutcome::Released)
+            }
+            _ => Ok(LeaveOutcome::Unchanged),
+        }
+    }
+
+    async fn admission_room(
+        &self,
+        seq: &Id,
+        now: i64,
+        limits: Limits,
+    ) -> StoreResult<Vec<(Uuid, Option<String>)>> {
+        let mut inner = self.lock();
+        let queue = inner.queues.entry(seq.clone()).or_default();
+        queue.expire(now);
+        let by_rate = limits.per_minute.saturating_sub(queue.window_used(now));
+        let mut room = limits.want.min(by_rate);
+        if let Some(max) = limits.max_active {
+            room = room.min(max.saturating_sub(queue.active.len() as u64));
+        }
+        let head = queue.line.iter().take(room as usize);
+        Ok(head
+            .map(|(_, c)| (*c, queue.entries.get(c).and_then(|r| r.external_id.clone())))
+            .collect())
+    }
+
+    async fn admit(
+        &self,
+        seq: &Id,
+        fence: u64,
+        now: i64,
+        grants: &[(Uuid, Grant)],
+    ) -> StoreResult<u64> {
+        let mut inner = self.lock();
+        if inner.fences.get(seq.as_str()).copied() != Some(fence) {
+            return Err(StoreError::StaleFence);
+        }
+        let queue = inner.queues.entry(seq.clone()).or_default();
+        let mut notes = Vec::new();
+        for (consumer, grant) in grants {
+            let Some(rec) = queue.entries.get_mut(consumer) else {
+                continue;
+            };
+            if rec.state != EntryState::Waiting {
+                continue;
+            }
+            queue.line.remove(&(rec.score, *consumer));
+            rec.state = EntryState::Admitted;
+            rec.grant = Some(grant.clone());
+            queue.active.insert(*consumer, grant.expires_at);
+            notes.push(GrantNote {
+                c: *consumer,
+                k: grant.token.clone(),
+                x: grant.expires_at,
+            });
+        }
+        if notes.is_empty() {
+            return Ok(0);
+        }
+        let count = notes.len() as u64;
+        queue.admitted_total += count;
+        queue.version += 1;
+        queue.window.push_back((now, count));
+        let event = Event::Batch {
+            seq: seq.clone(),
+            v: queue.version,
+            admitted: notes,
+            total: queue.admitted_total,
+        };
+        let _ = self.events.send(event);
+        Ok(count)
+    }
+
+    async fn redeem(
+        &self,
+        seq: &Id,
+        consumer: Uuid,
+        jti: &str,
+        now: i64,
+    ) -> StoreResult<RedeemOutcome> {
+        let mut inner = self.lock();
+        let Some(queue) = inner.queues.get_mut(seq) else {
+            return Ok(RedeemOutcome::Unknown);
+        };
+        let Some(rec) = queue.entries.get_mut(&consumer) else {
+            return Ok(RedeemOutcome::Unknown);
+        };
+        let Some(grant) = rec.grant.as_ref().filter(|g| g.jti == jti) else {
+            return Ok(RedeemOutcome::Unknown);
+        };
+        let outcome = match rec.state {
+            EntryState::Redeemed => RedeemOutcome::AlreadyRedeemed,
+            EntryState::Left => RedeemOutcome::Revoked,
+            _ if grant.expires_at <= now => RedeemOutcome::Expired,
+            _ => RedeemOutcome::Redeemed,
+        };
+        if outcome == RedeemOutcome::Redeemed {
+            rec.state = EntryState::Redeemed;
+            queue.active.remove(&consumer);
+            queue.redeemed_total += 1;
+        }
+        Ok(outcome)
+    }
+
+    async fn queue_stats(&self, seq: &Id, now: i64) -> StoreResult<QueueStats> {
+        let inner = self.lock();
+        let Some(queue) = inner.queues.get(seq) else {
+            return Ok(QueueStats::default());
+        };
+        Ok(QueueStats {
+            waiting: queue.line.len() as u64,
+            active: queue.active.values().filter(|exp| **exp > now).count() as u64,
+            admitted_last_minute: queue.window_used(now),
+            admitted_total: queue.admitted_total,
+            redeemed_total: queue.redeemed_total,
+            version: queue.version,
+        })
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl_ms: u64,
+    ) -> StoreResult<Option<u64>> {
+        let now = now_ms();
+        let mut inner = self.lock();
+        let until = now + ttl_ms as i64;
+        match inner.leases.get_mut(name) {
+            Some(lease) if lease.until > now && lease.holder != holder => Ok(None),
+            Some(lease) if lease.until > now => {
+                lease.until = until;
+                Ok(inner.fences.get(name).copied())
+            }
+            _ => {
+                let lease = Lease {
+                    holder: holder.to_owned(),
+                    until,
+                };
+                inner.leases.insert(name.to_owned(), lease);
+                let fence = inner.fences.entry(name.to_owned()).or_default();
+                *fence += 1;
+                Ok(Some(*fence))
+            }
+        }
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        let mut inner = self.lock();
+        if inner.leases.get(name).is_some_and(|l| l.holder == holder) {
+            inner.leases.remove(name);
+        }
+        Ok(())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+}

@@ -1,0 +1,392 @@
+//! This node's connected consumers and what each is watching.
+//!
+//! Positions are kept here and moved by the store's events rather than read
+//! from Redis per consumer: a batch of k moves every waiting consumer up by
+//! k, a leave moves up those behind it. Each watch remembers the line
+//! version it reflects; an event that skips a version means something was
+//! missed, and only then is that consumer's place read again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::message::ServerMessage;
+use crate::catalog::Catalog;
+use crate::domain::clock::now_ms;
+use crate::domain::{Entry, EntryState, Id};
+use crate::store::{Event, GrantNote, Store};
+
+pub type ConnId = u64;
+
+pub struct Hub {
+    inner: Mutex<Inner>,
+    store: Arc<dyn Store>,
+    catalog: Arc<Catalog>,
+    queue_size: usize,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_id: ConnId,
+    conns: HashMap<ConnId, Conn>,
+    by_consumer: HashMap<Uuid, Vec<ConnId>>,
+    /// Sequence → consumer → where they stand.
+    watches: HashMap<Id, HashMap<Uuid, Watch>>,
+    /// Newest line version seen per sequence, to re-read after a race.
+    seen: HashMap<Id, u64>,
+    /// Last experience state pushed, so unchanged ones are not re-sent.
+    pushed: HashMap<Id, (String, Option<String>)>,
+}
+
+struct Conn {
+    consumer: Uuid,
+    tx: mpsc::Sender<Arc<str>>,
+}
+
+#[derive(Clone, Copy)]
+struct Watch {
+    score: u64,
+    /// `None` before the queue opens.
+    position: Option<u64>,
+    version: u64,
+}
+
+/// Messages worked out under the lock, sent after it is released.
+type Outbox = Vec<(Uuid, ServerMessage)>;
+
+impl Hub {
+    pub fn new(store: Arc<dyn Store>, catalog: Arc<Catalog>, queue_size: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            store,
+            catalog,
+            queue_size,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a socket; messages for it arrive on the returned receiver, which
+    /// closes if the client falls too far behind.
+    pub fn register(&self, consumer: Uuid) -> (ConnId, mpsc::Receiver<Arc<str>>) {
+        let (tx, rx) = mpsc::channel(self.queue_size);
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        inner.conns.insert(id, Conn { consumer, tx });
+        inner.by_consumer.entry(consumer).or_default().push(id);
+        (id, rx)
+    }
+
+    pub fn unregister(&self, id: ConnId) {
+        let mut inner = self.lock();
+        inner.remove_conn(id);
+    }
+
+    pub fn connections(&self) -> usize {
+        self.lock().conns.len()
+    }
+
+    /// Sends a consumer the state of every entry they have, and watches them.
+    pub async fn sync_consumer(&self, consumer: Uuid) {
+        let snapshot = self.catalog.snapshot();
+        for (_, seq) in snapshot.queues() {
+            match self.store.entry(&seq.id, consumer).await {
+                Ok(Some(entry)) => self.apply_entry(&seq.id, entry),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not read entry for a socket"),
+            }
+        }
+        for (id, stored) in &snapshot.experiences {
+            let state = stored.experience.state_at(now_ms(), stored.inventory);
+            let message =
+                ServerMessage::experience(id, state, stored.announcement.clone());
+            self.send(&[(consumer, message)]);
+        }
+    }
+
+    /// Records a freshly read entry and tells the consumer where they stand.
+    fn apply_entry(&self, seq: &Id, entry: Entry) {
+        let opens_at = self.opens_at(seq);
+        let entry = crate::http::view::at(entry, now_ms(), opens_at);
+        let mut out = Outbox::new();
+        {
+            let mut inner = self.lock();
+            if !inner.by_consumer.contains_key(&entry.consumer_id) {
+                return;
+            }
+            let watches = inner.watches.entry(seq.clone()).or_default();
+            match entry.state {
+                EntryState::Waiting | EntryState::PreQueue => {
+                    let watch = Watch {
+                        score: entry.score,
+                        position: entry.position,
+                        version: entry.version,
+                    };
+                    watches.insert(entry.consumer_id, watch);
+                    if let Some(position) = entry.position {
+                        out.push((
+                            entry.consumer_id,
+                            self.position_message(seq, position),
+                        ));
+                    }
+                }
+                EntryState::Admitted => {
+                    watches.remove(&entry.consumer_id);
+                    if let Some(grant) = &entry.grant {
+                        let note = GrantNote {
+                            c: entry.consumer_id,
+                            k: grant.token.clone(),
+                            x: grant.expires_at,
+                        };
+                        out.push((entry.consumer_id, ServerMessage::granted(seq, &note)));
+                    }
+                }
+                _ => {
+                    watches.remove(&entry.consumer_id);
+                }
+            }
+        }
+        self.send(&out);
+    }
+
+    /// Applies one event from the store's feed.
+    pub fn on_event(self: &Arc<Self>, event: Event) {
+        let mut out = Outbox::new();
+        let mut reread: Vec<(Id, Vec<Uuid>)> = Vec::new();
+        match event {
+            Event::Entered {
+                seq,
+                v,
+                c,
+                score,
+                pos,
+            } => {
+                let position = (now_ms() >= self.opens_at(&seq)).then_some(pos);
+                let mut inner = self.lock();
+                inner.note_version(&seq, v);
+                if inner.by_consumer.contains_key(&c) {
+                    let watch = Watch {
+                        score,
+                        position,
+                        version: v,
+                    };
+                    inner
+                        .watches
+                        .entry(seq.clone())
+                        .or_default()
+                        .insert(c, watch);
+                    if let Some(p) = position {
+                        out.push((c, self.position_message(&seq, p)));
+                    }
+                }
+            }
+            Event::Left { seq, v, score } => {
+                let mut inner = self.lock();
+                inner.note_version(&seq, v);
+                let stale =
+                    inner.advance(&seq, v, |w| w.score > score, 1, &mut |c, p| {
+                        out.push((c, self.position_message(&seq, p)))
+                    });
+                reread.push((seq, stale));
+            }
+            Event::Batch {
+                seq, v, admitted, ..
+            } => {
+                let mut inner = self.lock();
+                inner.note_version(&seq, v);
+                let granted: HashMap<Uuid, &GrantNote> =
+                    admitted.iter().map(|n| (n.c, n)).collect();
+                for note in &admitted {
+                    if inner.by_consumer.contains_key(&note.c) {
+                        out.push((note.c, ServerMessage::granted(&seq, note)));
+                    }
+                }
+                if let Some(watches) = inner.watches.get_mut(&seq) {
+                    watches.retain(|c, _| !granted.contains_key(c));
+                }
+                let k = admitted.len() as u64;
+                let stale = inner.advance(&seq, v, |_| true, k, &mut |c, p| {
+                    out.push((c, self.position_message(&seq, p)))
+                });
+                reread.push((seq, stale));
+            }
+            Event::Experience { id } => {
+                if let Some(message) = self.experience_change(&id) {
+                    let inner = self.lock();
+                    out.extend(inner.by_consumer.keys().map(|c| (*c, message.clone())));
+                }
+            }
+            Event::Resync => {
+                let inner = self.lock();
+                for (seq, watches) in &inner.watches {
+                    reread.push((seq.clone(), watches.keys().copied().collect()));
+                }
+            }
+        }
+        self.send(&out);
+        for (seq, consumers) in reread.into_iter().filter(|(_, c)| !c.is_empty()) {
+            let hub = Arc::clone(self);
+            tokio::spawn(async move { hub.reread(seq, consumers).await });
+        }
+    }
+
+    /// Reads places again from the store, after a missed event or opening.
+    pub async fn reread(&self, seq: Id, consumers: Vec<Uuid>) {
+        for consumer in consumers {
+            match self.store.entry(&seq, consumer).await {
+                Ok(Some(entry)) => self.apply_entry(&seq, entry),
+                Ok(None) => {
+                    let mut inner = self.lock();
+                    if let Some(w) = inner.watches.get_mut(&seq) {
+                        w.remove(&consumer);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not re-read a position"),
+            }
+        }
+    }
+
+    /// Watches still without a position whose queue has opened, and watches
+    /// behind the newest version seen: both need a fresh read.
+    pub fn due_for_reread(&self) -> Vec<(Id, Vec<Uuid>)> {
+        let now = now_ms();
+        let inner = self.lock();
+        let mut due = Vec::new();
+        for (seq, watches) in &inner.watches {
+            let opened = now >= self.opens_at(seq);
+            let newest = inner.seen.get(seq).copied().unwrap_or(0);
+            let stale: Vec<Uuid> = watches
+                .iter()
+                .filter(|(_, w)| (opened && w.position.is_none()) || w.version < newest)
+                .map(|(c, _)| *c)
+                .collect();
+            if !stale.is_empty() {
+                due.push((seq.clone(), stale));
+            }
+        }
+        due
+    }
+
+    /// Tells every connected consumer of an experience's new state, once.
+    fn experience_change(&self, id: &Id) -> Option<ServerMessage> {
+        let snapshot = self.catalog.snapshot();
+        let stored = snapshot.experiences.get(id)?;
+        let state = stored.experience.state_at(now_ms(), stored.inventory);
+        let message = ServerMessage::experience(id, state, stored.announcement.clone());
+        let key = (format!("{state:?}"), stored.announcement.clone());
+        let mut inner = self.lock();
+        if inner.pushed.get(id) == Some(&key) {
+            return None;
+        }
+        inner.pushed.insert(id.clone(), key);
+        Some(message)
+    }
+
+    fn opens_at(&self, seq: &Id) -> i64 {
+        let snapshot = self.catalog.snapshot();
+        snapshot
+            .sequence(seq)
+            .map_or(0, |(_, s)| s.opens_at_or_epoch())
+    }
+
+    fn position_message(&self, seq: &Id, position: u64) -> ServerMessage {
+        let wait = self.catalog.estimated_wait(seq, Some(position));
+        ServerMessage::position(seq, position, wait)
+    }
+
+    /// Queues messages; a client whose queue is full is dropped, so one slow
+    /// reader never holds up the rest.
+    fn send(&self, out: &[(Uuid, ServerMessage)]) {
+        if out.is_empty() {
+            return;
+        }
+        let mut inner = self.lock();
+        let mut dropped = Vec::new();
+        for (consumer, message) in out {
+            let Some(ids) = inner.by_consumer.get(consumer) else {
+                continue;
+            };
+            let text: Arc<str> = message.to_json().into();
+            for id in ids {
+                let Some(conn) = inner.conns.get(id) else {
+                    continue;
+                };
+                match conn.tx.try_send(text.clone()) {
+                    Ok(()) => {
+                        metrics::counter!("velvet_ws_messages_sent_total", "type" => message.kind())
+                            .increment(1);
+                    }
+                    Err(_) => dropped.push(*id),
+                }
+            }
+        }
+        for id in dropped {
+            tracing::debug!(conn = id, "dropping a socket that fell behind");
+            inner.remove_conn(id);
+        }
+    }
+}
+
+impl Inner {
+    fn remove_conn(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.remove(&id) else {
+            return;
+        };
+        let consumer = conn.consumer;
+        let last = match self.by_consumer.get_mut(&consumer) {
+            Some(ids) => {
+                ids.retain(|i| *i != id);
+                ids.is_empty()
+            }
+            None => false,
+        };
+        if last {
+            self.by_consumer.remove(&consumer);
+            for watches in self.watches.values_mut() {
+                watches.remove(&consumer);
+            }
+        }
+    }
+
+    fn note_version(&mut self, seq: &Id, v: u64) {
+        let seen = self.seen.entry(seq.clone()).or_default();
+        *seen = (*seen).max(v);
+    }
+
+    /// Moves up by `k` the waiting watches that `affected` selects, for the
+    /// event at version `v`. Returns the watches that missed an event.
+    fn advance(
+        &mut self,
+        seq: &Id,
+        v: u64,
+        affected: impl Fn(&Watch) -> bool,
+        k: u64,
+        moved: &mut dyn FnMut(Uuid, u64),
+    ) -> Vec<Uuid> {
+        let mut stale = Vec::new();
+        let Some(watches) = self.watches.get_mut(seq) else {
+            return stale;
+        };
+        for (consumer, watch) in watches.iter_mut() {
+            if watch.version >= v {
+                continue;
+            }
+            if watch.version + 1 < v {
+                stale.push(*consumer);
+                continue;
+            }
+            watch.version = v;
+            if let Some(p) = watch.position.filter(|_| affected(watch) && k > 0) {
+                let next = p.saturating_sub(k).max(1);
+                watch.position = Some(next);
+                moved(*consumer, next);
+            }
+        }
+        stale
+    }
+}
