@@ -64,7 +64,8 @@ async fn bad_requests_get_the_contract_errors() {
     let token = Some(me.token.as_str());
     let big = format!("{{\"token\":\"{}\"}}", "a".repeat(64 * 1024));
 
-    let cases: Vec<(M, &str, Option<&str>, Option<String>, u16, &str)> = vec![
+    type Case<'a> = (M, &'a str, Option<&'a str>, Option<String>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             M::POST,
             "/v1/queues/Not_An_Id/enter",
