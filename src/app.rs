@@ -227,6 +227,12 @@ fn handoff_signer(settings: &Settings) -> Result<HandoffSigner, StartError> {
             "tokens.signing_key_file not set: handoff tokens are signed with an ephemeral \
              development key"
         );
+        if !settings.redis.url.is_empty() {
+            tracing::warn!(
+                "with several nodes on one Redis, each signs with its own ephemeral key: \
+                 set tokens.signing_key_file so every node's tokens verify everywhere"
+            );
+        }
         HandoffKeys::generate()
     } else {
         let pem = std::fs::read_to_string(&t.signing_key_file)

@@ -20,6 +20,7 @@ pub struct Catalog {
     store: Arc<dyn Store>,
     snapshot: RwLock<Arc<Snapshot>>,
     stats: RwLock<HashMap<Id, QueueStats>>,
+    stats_read_at: RwLock<i64>,
 }
 
 impl Snapshot {
@@ -30,9 +31,20 @@ impl Snapshot {
     }
 
     pub fn queues(&self) -> impl Iterator<Item = (&Arc<StoredExperience>, &Sequence)> {
-        self.experiences.values().flat_map(|stored| {
+        self.of_kind(Kind::Queue)
+    }
+
+    pub fn draws(&self) -> impl Iterator<Item = (&Arc<StoredExperience>, &Sequence)> {
+        self.of_kind(Kind::Draw)
+    }
+
+    fn of_kind(
+        &self,
+        kind: Kind,
+    ) -> impl Iterator<Item = (&Arc<StoredExperience>, &Sequence)> {
+        self.experiences.values().flat_map(move |stored| {
             let seqs = stored.experience.sequences.iter();
-            seqs.filter(|s| s.kind == Kind::Queue)
+            seqs.filter(move |s| s.kind == kind)
                 .map(move |s| (stored, s))
         })
     }
@@ -44,6 +56,7 @@ impl Catalog {
             store,
             snapshot: RwLock::new(Arc::default()),
             stats: RwLock::new(HashMap::new()),
+            stats_read_at: RwLock::new(0),
         }
     }
 
@@ -82,6 +95,10 @@ impl Catalog {
             fresh.insert(seq.id.clone(), stats);
         }
         *self.stats.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        *self
+            .stats_read_at
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = now;
         Ok(())
     }
 
@@ -99,8 +116,17 @@ impl Catalog {
         if sequence.paused || stored.inventory == Some(0) {
             return None;
         }
-        let per_minute = self.stats(seq).admitted_last_minute;
-        (per_minute > 0).then(|| (position * 60).div_ceil(per_minute))
+        let stats = self.stats(seq);
+        let started = stats.window_started?;
+        if stats.admitted_last_minute == 0 {
+            return None;
+        }
+        // The rate over the time admission has actually run, up to a minute,
+        // so a queue that opened seconds ago is not judged on a full minute.
+        let read_at = *self.stats_read_at.read().unwrap_or_else(|e| e.into_inner());
+        let span_ms = ((read_at - started).max(0) + 1_000).min(60_000) as u64;
+        let per_second = stats.admitted_last_minute as f64 * 1000.0 / span_ms as f64;
+        Some((position as f64 / per_second).ceil() as u64)
     }
 
     pub fn experience_state(&self, id: &Id, now: i64) -> Option<ExperienceState> {

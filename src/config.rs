@@ -267,9 +267,9 @@ impl Settings {
                 .split(',')
                 .map(str::trim)
                 .filter(|u| !u.is_empty())
-                .any(|u| !(u.starts_with("redis://") || u.starts_with("rediss://")));
+                .any(|u| !u.starts_with("redis://"));
             if bad {
-                return Err(invalid(key, "must be redis:// URLs"));
+                return Err(invalid(key, "must be redis:// URLs (TLS is not built in)"));
             }
         }
         Ok(())

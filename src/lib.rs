@@ -13,6 +13,7 @@ pub mod app;
 pub mod catalog;
 pub mod config;
 pub mod domain;
+pub mod draw;
 pub mod http;
 pub mod leader;
 pub mod metrics;

@@ -63,6 +63,10 @@ pub struct Experience {
     pub state: IgnoredAny,
     #[serde(default, skip_serializing)]
     pub live: IgnoredAny,
+    #[serde(default, skip_serializing)]
+    pub inventory_remaining: IgnoredAny,
+    #[serde(default, skip_serializing)]
+    pub announcement: IgnoredAny,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -91,6 +95,9 @@ pub struct Sequence {
     /// Set by the pause and resume admin routes.
     #[serde(default)]
     pub paused: bool,
+    /// Read-only in a `GET`; ignored on the way back in.
+    #[serde(default, skip_serializing)]
+    pub state: IgnoredAny,
 }
 
 /// The live changes `PATCH /v1/admin/sequences/{id}` accepts; `null` removes

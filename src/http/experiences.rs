@@ -6,6 +6,7 @@ use axum::extract::State;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::draws::{DrawEntryBody, enter_draw};
 use super::error::ApiError;
 use super::extract::{IdPath, Session};
 use super::queues::enter_queue;
@@ -101,7 +102,14 @@ pub struct ExperienceEntryBody {
     sequence_id: Id,
     kind: Kind,
     #[serde(flatten)]
-    entry: QueueEntryBody,
+    entry: EntryBody,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum EntryBody {
+    Queue(QueueEntryBody),
+    Draw(DrawEntryBody),
 }
 
 pub async fn enter(
@@ -119,16 +127,13 @@ pub async fn enter(
         .experience
         .current_sequence(now)
         .ok_or(ApiError::Closed)?;
-    match seq.kind {
-        Kind::Queue => {
-            let entry = enter_queue(&app, &seq.id, &session).await?;
-            Ok(Json(ExperienceEntryBody {
-                sequence_id: seq.id.clone(),
-                kind: seq.kind,
-                entry,
-            }))
-        }
-        // Draw registration arrives with the draws feature.
-        Kind::Draw => Err(ApiError::NotOpen),
-    }
+    let entry = match seq.kind {
+        Kind::Queue => EntryBody::Queue(enter_queue(&app, &seq.id, &session).await?),
+        Kind::Draw => EntryBody::Draw(enter_draw(&app, &seq.id, &session).await?),
+    };
+    Ok(Json(ExperienceEntryBody {
+        sequence_id: seq.id.clone(),
+        kind: seq.kind,
+        entry,
+    }))
 }

@@ -10,9 +10,10 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::extract::{ApiJson, MerchantKey};
 use crate::app::AppState;
-use crate::domain::Id;
 use crate::domain::clock::now_ms;
-use crate::store::RedeemOutcome;
+use crate::domain::{EntryState, Id, Kind};
+use crate::store::{DrawEntryState, RedeemOutcome};
+use crate::tokens::HandoffClaims;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,32 +25,63 @@ pub async fn jwks(State(app): State<AppState>) -> Json<Value> {
     Json(app.handoff.keys().jwks())
 }
 
+/// A validly signed token names a sequence and a consumer we minted for.
+fn subject(claims: &HandoffClaims) -> Result<(Id, Uuid), ApiError> {
+    let seq = Id::parse(&claims.sequence_id).map_err(|_| ApiError::InvalidToken)?;
+    let consumer = Uuid::parse_str(&claims.sub).map_err(|_| ApiError::InvalidToken)?;
+    Ok((seq, consumer))
+}
+
+/// Checks a token without using it up; says whether it was redeemed.
 pub async fn verify(
     State(app): State<AppState>,
     _key: MerchantKey,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Json<Value>, ApiError> {
     let claims = app.handoff.verify(&body.token)?;
-    Ok(Json(json!({ "valid": true, "claims": claims })))
+    let (seq, consumer) = subject(&claims)?;
+    let redeemed = if claims.kind == Kind::Draw.as_str() {
+        let entry = app.store.draw_entry(&seq, consumer).await?;
+        entry.is_some_and(|e| {
+            e.state == DrawEntryState::Redeemed
+                && e.grant.is_some_and(|g| g.jti == claims.jti)
+        })
+    } else {
+        let entry = app.store.entry(&seq, consumer).await?;
+        entry.is_some_and(|e| {
+            e.state == EntryState::Redeemed
+                && e.grant.is_some_and(|g| g.jti == claims.jti)
+        })
+    };
+    Ok(Json(
+        json!({ "valid": true, "redeemed": redeemed, "claims": claims }),
+    ))
 }
 
+/// Uses a token up. Each redemption takes one unit of the experience's
+/// inventory, when it has one.
 pub async fn redeem(
     State(app): State<AppState>,
     _key: MerchantKey,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Json<Value>, ApiError> {
     let claims = app.handoff.verify(&body.token)?;
-    // A validly signed token names an id and a consumer we minted.
-    let seq = Id::parse(&claims.sequence_id).map_err(|_| ApiError::InvalidToken)?;
-    let consumer = Uuid::parse_str(&claims.sub).map_err(|_| ApiError::InvalidToken)?;
-    match app
-        .store
-        .redeem(&seq, consumer, &claims.jti, now_ms())
-        .await?
-    {
+    let (seq, consumer) = subject(&claims)?;
+    let now = now_ms();
+    let outcome = if claims.kind == Kind::Draw.as_str() {
+        app.store
+            .draw_redeem(&seq, consumer, &claims.jti, now)
+            .await?
+    } else {
+        app.store.redeem(&seq, consumer, &claims.jti, now).await?
+    };
+    match outcome {
         RedeemOutcome::Redeemed => {
             metrics::counter!("velvet_handoff_redeemed_total", "sequence" => seq.to_string())
                 .increment(1);
+            if let Ok(experience) = Id::parse(&claims.experience_id) {
+                app.store.take_inventory(&experience).await?;
+            }
             Ok(Json(json!({ "redeemed": true, "claims": claims })))
         }
         RedeemOutcome::AlreadyRedeemed => Err(ApiError::AlreadyRedeemed),

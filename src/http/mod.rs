@@ -2,6 +2,7 @@
 //! request passes (request id, tracing span, metrics, body limit, timeout).
 
 pub mod admin;
+pub mod draws;
 pub mod error;
 pub mod experiences;
 pub mod extract;
@@ -43,6 +44,10 @@ pub fn router(app: AppState) -> Router {
             "/v1/queues/{id}/entry",
             axum::routing::delete(queues::leave),
         )
+        .route("/v1/draws/{id}/enter", post(draws::enter))
+        .route("/v1/draws/{id}/result", get(draws::result))
+        .route("/v1/draws/{id}/proof", get(draws::proof))
+        .route("/v1/admin/draws/{id}/run", post(draws::run))
         .route("/v1/handoff/verify", post(handoff::verify))
         .route("/v1/handoff/redeem", post(handoff::redeem))
         .route("/.well-known/jwks.json", get(handoff::jwks))

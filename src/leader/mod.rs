@@ -86,12 +86,16 @@ impl Leader {
         let snapshot = self.catalog.snapshot();
         let now = now_ms();
         let mut seen = Vec::new();
-        for (stored, seq) in snapshot.queues() {
+        let all = snapshot.queues().chain(snapshot.draws());
+        for (stored, seq) in all {
             if seq.window(now) == Window::Scheduled {
                 continue;
             }
             seen.push(seq.id.clone());
-            self.tick_one(stored, seq).await;
+            match seq.kind {
+                Kind::Queue => self.tick_one(stored, seq).await,
+                Kind::Draw => self.tick_draw(stored, seq).await,
+            }
         }
         // Sequences removed from the catalog: give their leases back.
         let gone: Vec<Id> = self
@@ -127,6 +131,85 @@ impl Leader {
                 e => tracing::warn!(sequence = %seq.id, error = %e, "admission failed"),
             }
         }
+    }
+
+    /// A draw's leader commits its seed at opening, runs it at closing, and
+    /// then hands slots freed by expired tokens down the drawn order.
+    async fn tick_draw(&mut self, stored: &StoredExperience, seq: &Sequence) {
+        if !self.renew(&seq.id).await {
+            return;
+        }
+        let result = async {
+            let status = self.store.draw_status(&seq.id).await?;
+            let now = now_ms();
+            if status.drawn {
+                return self.backfill(stored, seq, now).await;
+            }
+            match seq.window(now) {
+                Window::Open if status.seed.is_none() => {
+                    self.store
+                        .draw_seed(&seq.id, &crate::draw::new_seed())
+                        .await?;
+                    tracing::info!(draw = %seq.id, "draw seed committed");
+                }
+                Window::Closed => {
+                    crate::draw::run::run(
+                        self.store.as_ref(),
+                        &self.signer,
+                        stored,
+                        seq,
+                        now,
+                    )
+                    .await?;
+                }
+                _ => {}
+            }
+            Ok(())
+        };
+        match result.await {
+            Ok(()) => {}
+            Err(StoreError::StaleFence) => {
+                self.step_down(&seq.id, "fencing token refused")
+            }
+            Err(e) => tracing::warn!(draw = %seq.id, error = %e, "draw work failed"),
+        }
+    }
+
+    async fn backfill(
+        &mut self,
+        stored: &StoredExperience,
+        seq: &Sequence,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let winners = seq.winners.unwrap_or(0);
+        let next = self.store.draw_backfill_room(&seq.id, now, winners).await?;
+        if next.is_empty() {
+            return Ok(());
+        }
+        let Some(held) = self.held.get(&seq.id) else {
+            return Ok(());
+        };
+        let (fence, valid_until) = (held.fence, held.valid_until);
+        let grants: Vec<(uuid::Uuid, Grant)> = next
+            .into_iter()
+            .filter_map(|(c, ext)| {
+                crate::draw::run::mint(&self.signer, stored, seq, c, ext, now)
+            })
+            .collect();
+        if Instant::now() + self.tick / 2 >= valid_until {
+            self.step_down(&seq.id, "lease too close to expiry");
+            return Ok(());
+        }
+        let promoted = self
+            .store
+            .draw_promote(&seq.id, fence, now, &grants)
+            .await?;
+        if promoted > 0 {
+            tracing::info!(draw = %seq.id, promoted, "freed draw slots passed on");
+            metrics::counter!("velvet_handoff_issued_total", "sequence" => seq.id.to_string())
+                .increment(promoted);
+        }
+        Ok(())
     }
 
     /// Acquires or renews the lease; false when this node must not lead.

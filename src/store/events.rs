@@ -29,6 +29,12 @@ pub enum Event {
         admitted: Vec<GrantNote>,
         total: u64,
     },
+    /// A consumer registered for a draw.
+    Registered { seq: Id, c: Uuid },
+    /// A draw ran: its winners' grants.
+    Drawn { seq: Id, grants: Vec<GrantNote> },
+    /// Slots freed by expired tokens went to the next in drawn order.
+    Promoted { seq: Id, grants: Vec<GrantNote> },
     /// An experience's definition, inventory or announcement changed.
     Experience { id: Id },
     /// Local only: the feed was interrupted, anything may have been missed.

@@ -10,8 +10,9 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    EnterOutcome, EnterRequest, Event, GrantNote, LeaveOutcome, Limits, QueueStats,
-    RedeemOutcome, Refusal, Store, StoreError, StoreResult, StoredExperience,
+    DrawEnterOutcome, DrawEnterRequest, DrawEntry, DrawEntryState, DrawSnapshot,
+    DrawStatus, EnterOutcome, EnterRequest, Event, GrantNote, LeaveOutcome, Limits,
+    QueueStats, RedeemOutcome, Refusal, Store, StoreError, StoreResult, StoredExperience,
 };
 use crate::domain::clock::now_ms;
 use crate::domain::entry::TICKET_BASE;
@@ -29,6 +30,7 @@ struct Inner {
     schema: u32,
     experiences: BTreeMap<Id, StoredExperience>,
     queues: HashMap<Id, Queue>,
+    draws: HashMap<Id, Draw>,
     leases: HashMap<String, Lease>,
     fences: HashMap<String, u64>,
 }
@@ -50,6 +52,58 @@ struct Queue {
     admitted_total: u64,
     redeemed_total: u64,
     version: u64,
+}
+
+#[derive(Default)]
+struct Draw {
+    seed: Option<String>,
+    closed: bool,
+    drawn: bool,
+    entrants: HashMap<Uuid, DrawRecord>,
+    accounts: HashMap<String, Uuid>,
+    order: Vec<Uuid>,
+    next: usize,
+    redeemed: u64,
+}
+
+struct DrawRecord {
+    registered_at: i64,
+    external_id: Option<String>,
+    state: DrawEntryState,
+    grant: Option<Grant>,
+}
+
+impl Draw {
+    fn status(&self) -> DrawStatus {
+        DrawStatus {
+            seed: self.seed.clone(),
+            closed: self.closed,
+            drawn: self.drawn,
+            entrants: self.entrants.len() as u64,
+            redeemed: self.redeemed,
+            next: self.next as u64,
+        }
+    }
+
+    /// Slots held by unexpired, unredeemed grants.
+    fn active(&self, now: i64) -> u64 {
+        let holding = |r: &&DrawRecord| {
+            r.state == DrawEntryState::Won
+                && r.grant.as_ref().is_some_and(|g| g.expires_at > now)
+        };
+        self.entrants.values().filter(holding).count() as u64
+    }
+
+    fn grant(&mut self, consumer: Uuid, grant: &Grant) -> Option<GrantNote> {
+        let rec = self.entrants.get_mut(&consumer)?;
+        rec.state = DrawEntryState::Won;
+        rec.grant = Some(grant.clone());
+        Some(GrantNote {
+            c: consumer,
+            k: grant.token.clone(),
+            x: grant.expires_at,
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -191,6 +245,25 @@ impl Store for MemoryStore {
         }
         self.publish(Event::Experience { id: id.clone() });
         Ok(())
+    }
+
+    async fn take_inventory(&self, id: &Id) -> StoreResult<Option<u64>> {
+        let left = {
+            let mut inner = self.lock();
+            let Some(stored) = inner.experiences.get_mut(id) else {
+                return Ok(None);
+            };
+            let Some(left) = stored.inventory.as_mut() else {
+                return Ok(None);
+            };
+            *left = left.saturating_sub(1);
+            stored.updated_at = now_ms();
+            *left
+        };
+        if left == 0 {
+            self.publish(Event::Experience { id: id.clone() });
+        }
+        Ok(Some(left))
     }
 
     async fn enter(&self, seq: &Id, req: EnterRequest) -> StoreResult<EnterOutcome> {
@@ -395,10 +468,239 @@ impl Store for MemoryStore {
             waiting: queue.line.len() as u64,
             active: queue.active.values().filter(|exp| **exp > now).count() as u64,
             admitted_last_minute: queue.window_used(now),
+            window_started: queue
+                .window
+                .iter()
+                .find(|(t, _)| *t > now - WINDOW_MS)
+                .map(|(t, _)| *t),
             admitted_total: queue.admitted_total,
             redeemed_total: queue.redeemed_total,
             version: queue.version,
         })
+    }
+
+    async fn draw_enter(
+        &self,
+        seq: &Id,
+        req: DrawEnterRequest,
+    ) -> StoreResult<DrawEnterOutcome> {
+        let mut inner = self.lock();
+        let draw = inner.draws.entry(seq.clone()).or_default();
+        draw.seed.get_or_insert(req.seed);
+        if let Some(rec) = draw.entrants.get(&req.consumer_id) {
+            let registered_at = rec.registered_at;
+            return Ok(DrawEnterOutcome::Registered {
+                registered_at,
+                new: false,
+            });
+        }
+        if draw.closed {
+            return Ok(DrawEnterOutcome::Refused(Refusal::Closed));
+        }
+        if let Some(refusal) = req.refuse {
+            return Ok(DrawEnterOutcome::Refused(refusal));
+        }
+        if let Some(ext) = &req.external_id
+            && draw
+                .accounts
+                .get(ext)
+                .is_some_and(|c| *c != req.consumer_id)
+        {
+            return Ok(DrawEnterOutcome::AccountTaken);
+        }
+        if req
+            .max_participants
+            .is_some_and(|m| draw.entrants.len() as u64 >= m)
+        {
+            return Ok(DrawEnterOutcome::Refused(Refusal::Full));
+        }
+        if let Some(ext) = &req.external_id {
+            draw.accounts.insert(ext.clone(), req.consumer_id);
+        }
+        let rec = DrawRecord {
+            registered_at: req.now,
+            external_id: req.external_id,
+            state: DrawEntryState::Registered,
+            grant: None,
+        };
+        draw.entrants.insert(req.consumer_id, rec);
+        let _ = self.events.send(Event::Registered {
+            seq: seq.clone(),
+            c: req.consumer_id,
+        });
+        Ok(DrawEnterOutcome::Registered {
+            registered_at: req.now,
+            new: true,
+        })
+    }
+
+    async fn draw_seed(&self, seq: &Id, candidate: &str) -> StoreResult<String> {
+        let mut inner = self.lock();
+        let draw = inner.draws.entry(seq.clone()).or_default();
+        Ok(draw
+            .seed
+            .get_or_insert_with(|| candidate.to_owned())
+            .clone())
+    }
+
+    async fn draw_status(&self, seq: &Id) -> StoreResult<DrawStatus> {
+        let inner = self.lock();
+        Ok(inner.draws.get(seq).map(Draw::status).unwrap_or_default())
+    }
+
+    async fn draw_close(
+        &self,
+        seq: &Id,
+        candidate_seed: &str,
+    ) -> StoreResult<DrawSnapshot> {
+        let mut inner = self.lock();
+        let draw = inner.draws.entry(seq.clone()).or_default();
+        let seed = draw
+            .seed
+            .get_or_insert_with(|| candidate_seed.to_owned())
+            .clone();
+        draw.closed = true;
+        let entrants = draw
+            .entrants
+            .iter()
+            .map(|(c, r)| (*c, r.external_id.clone()))
+            .collect();
+        Ok(DrawSnapshot {
+            seed,
+            drawn: draw.drawn,
+            entrants,
+        })
+    }
+
+    async fn draw_commit(
+        &self,
+        seq: &Id,
+        _now: i64,
+        order: &[Uuid],
+        grants: &[(Uuid, Grant)],
+    ) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let draw = inner.draws.entry(seq.clone()).or_default();
+        if draw.drawn {
+            return Ok(false);
+        }
+        draw.drawn = true;
+        draw.order = order.to_vec();
+        let notes: Vec<GrantNote> = grants
+            .iter()
+            .filter_map(|(c, g)| draw.grant(*c, g))
+            .collect();
+        draw.next = notes.len();
+        let _ = self.events.send(Event::Drawn {
+            seq: seq.clone(),
+            grants: notes,
+        });
+        Ok(true)
+    }
+
+    async fn draw_entry(
+        &self,
+        seq: &Id,
+        consumer: Uuid,
+    ) -> StoreResult<Option<DrawEntry>> {
+        let inner = self.lock();
+        let Some(draw) = inner.draws.get(seq) else {
+            return Ok(None);
+        };
+        Ok(draw.entrants.get(&consumer).map(|rec| DrawEntry {
+            registered_at: rec.registered_at,
+            state: rec.state,
+            grant: rec.grant.clone(),
+            status: draw.status(),
+            order_len: draw.order.len() as u64,
+        }))
+    }
+
+    async fn draw_record(&self, seq: &Id) -> StoreResult<(Vec<Uuid>, Vec<Uuid>)> {
+        let inner = self.lock();
+        let Some(draw) = inner.draws.get(seq) else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        Ok((draw.entrants.keys().copied().collect(), draw.order.clone()))
+    }
+
+    async fn draw_backfill_room(
+        &self,
+        seq: &Id,
+        now: i64,
+        winners: u64,
+    ) -> StoreResult<Vec<(Uuid, Option<String>)>> {
+        let inner = self.lock();
+        let Some(draw) = inner.draws.get(seq).filter(|d| d.drawn) else {
+            return Ok(Vec::new());
+        };
+        let slots = winners.saturating_sub(draw.redeemed + draw.active(now));
+        let next = draw.order.iter().skip(draw.next).take(slots as usize);
+        Ok(next
+            .map(|c| (*c, draw.entrants.get(c).and_then(|r| r.external_id.clone())))
+            .collect())
+    }
+
+    async fn draw_promote(
+        &self,
+        seq: &Id,
+        fence: u64,
+        _now: i64,
+        grants: &[(Uuid, Grant)],
+    ) -> StoreResult<u64> {
+        let mut inner = self.lock();
+        if inner.fences.get(seq.as_str()).copied() != Some(fence) {
+            return Err(StoreError::StaleFence);
+        }
+        let Some(draw) = inner.draws.get_mut(seq) else {
+            return Ok(0);
+        };
+        let mut notes = Vec::new();
+        for (consumer, grant) in grants {
+            // Only ever the next in drawn order, so no one is skipped.
+            if draw.order.get(draw.next) != Some(consumer) {
+                break;
+            }
+            draw.next += 1;
+            notes.extend(draw.grant(*consumer, grant));
+        }
+        let count = notes.len() as u64;
+        if count > 0 {
+            let _ = self.events.send(Event::Promoted {
+                seq: seq.clone(),
+                grants: notes,
+            });
+        }
+        Ok(count)
+    }
+
+    async fn draw_redeem(
+        &self,
+        seq: &Id,
+        consumer: Uuid,
+        jti: &str,
+        now: i64,
+    ) -> StoreResult<RedeemOutcome> {
+        let mut inner = self.lock();
+        let Some(draw) = inner.draws.get_mut(seq) else {
+            return Ok(RedeemOutcome::Unknown);
+        };
+        let Some(rec) = draw.entrants.get_mut(&consumer) else {
+            return Ok(RedeemOutcome::Unknown);
+        };
+        let Some(grant) = rec.grant.as_ref().filter(|g| g.jti == jti) else {
+            return Ok(RedeemOutcome::Unknown);
+        };
+        let outcome = match rec.state {
+            DrawEntryState::Redeemed => RedeemOutcome::AlreadyRedeemed,
+            _ if grant.expires_at <= now => RedeemOutcome::Expired,
+            _ => RedeemOutcome::Redeemed,
+        };
+        if outcome == RedeemOutcome::Redeemed {
+            rec.state = DrawEntryState::Redeemed;
+            draw.redeemed += 1;
+        }
+        Ok(outcome)
     }
 
     async fn acquire_lease(

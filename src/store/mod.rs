@@ -116,9 +116,72 @@ pub struct QueueStats {
     /// Tokens issued and neither redeemed, released nor expired.
     pub active: u64,
     pub admitted_last_minute: u64,
+    /// Time of the oldest batch within the last minute.
+    pub window_started: Option<i64>,
     pub admitted_total: u64,
     pub redeemed_total: u64,
     pub version: u64,
+}
+
+/// What a consumer asks for when registering for a draw.
+#[derive(Clone, Debug)]
+pub struct DrawEnterRequest {
+    pub consumer_id: Uuid,
+    pub external_id: Option<String>,
+    pub now: i64,
+    pub max_participants: Option<u64>,
+    pub refuse: Option<Refusal>,
+    /// Kept as the draw's seed if it has none yet.
+    pub seed: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DrawEnterOutcome {
+    Registered {
+        registered_at: i64,
+        new: bool,
+    },
+    Refused(Refusal),
+    /// Another session of the same shop account is already registered.
+    AccountTaken,
+}
+
+/// Where a draw stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DrawStatus {
+    pub seed: Option<String>,
+    pub closed: bool,
+    pub drawn: bool,
+    pub entrants: u64,
+    pub redeemed: u64,
+    /// Index in the drawn order of the next entrant to get a freed slot.
+    pub next: u64,
+}
+
+/// The entrants of a closed draw, as the runner needs them.
+#[derive(Clone, Debug)]
+pub struct DrawSnapshot {
+    pub seed: String,
+    pub drawn: bool,
+    pub entrants: Vec<(Uuid, Option<String>)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DrawEntryState {
+    Registered,
+    /// Holds a slot: drawn among the winners or given one by backfill.
+    Won,
+    Redeemed,
+}
+
+#[derive(Clone, Debug)]
+pub struct DrawEntry {
+    pub registered_at: i64,
+    pub state: DrawEntryState,
+    pub grant: Option<Grant>,
+    pub status: DrawStatus,
+    /// Length of the drawn order (0 before the draw).
+    pub order_len: u64,
 }
 
 /// An experience as stored, with the live values the admin API changes.
@@ -148,6 +211,9 @@ pub trait Store: Send + Sync + 'static {
     async fn experiences(&self) -> StoreResult<Vec<StoredExperience>>;
     async fn set_inventory(&self, id: &Id, remaining: Option<u64>) -> StoreResult<()>;
     async fn set_announcement(&self, id: &Id, message: Option<&str>) -> StoreResult<()>;
+    /// Takes one unit of inventory (never below 0); what is left, or `None`
+    /// when the experience has no inventory limit.
+    async fn take_inventory(&self, id: &Id) -> StoreResult<Option<u64>>;
 
     async fn enter(&self, seq: &Id, req: EnterRequest) -> StoreResult<EnterOutcome>;
     async fn entry(&self, seq: &Id, consumer: Uuid) -> StoreResult<Option<Entry>>;
@@ -182,6 +248,59 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<RedeemOutcome>;
     async fn queue_stats(&self, seq: &Id, now: i64) -> StoreResult<QueueStats>;
+
+    async fn draw_enter(
+        &self,
+        seq: &Id,
+        req: DrawEnterRequest,
+    ) -> StoreResult<DrawEnterOutcome>;
+    /// The draw's seed, set to `candidate` if it has none: one seed ever.
+    async fn draw_seed(&self, seq: &Id, candidate: &str) -> StoreResult<String>;
+    async fn draw_status(&self, seq: &Id) -> StoreResult<DrawStatus>;
+    /// Closes registration for good and returns who registered.
+    async fn draw_close(
+        &self,
+        seq: &Id,
+        candidate_seed: &str,
+    ) -> StoreResult<DrawSnapshot>;
+    /// Records the drawn order and the winners' grants, unless the draw was
+    /// recorded before; `true` when this call recorded it.
+    async fn draw_commit(
+        &self,
+        seq: &Id,
+        now: i64,
+        order: &[Uuid],
+        grants: &[(Uuid, Grant)],
+    ) -> StoreResult<bool>;
+    async fn draw_entry(
+        &self,
+        seq: &Id,
+        consumer: Uuid,
+    ) -> StoreResult<Option<DrawEntry>>;
+    /// Entrants (unordered) and the drawn order, for the proof.
+    async fn draw_record(&self, seq: &Id) -> StoreResult<(Vec<Uuid>, Vec<Uuid>)>;
+    /// The next entrants in drawn order for slots freed by expired tokens.
+    async fn draw_backfill_room(
+        &self,
+        seq: &Id,
+        now: i64,
+        winners: u64,
+    ) -> StoreResult<Vec<(Uuid, Option<String>)>>;
+    /// Gives freed slots to the next in order, if `fence` is current.
+    async fn draw_promote(
+        &self,
+        seq: &Id,
+        fence: u64,
+        now: i64,
+        grants: &[(Uuid, Grant)],
+    ) -> StoreResult<u64>;
+    async fn draw_redeem(
+        &self,
+        seq: &Id,
+        consumer: Uuid,
+        jti: &str,
+        now: i64,
+    ) -> StoreResult<RedeemOutcome>;
 
     /// Acquires or renews the lease `name`; its fencing token while held.
     async fn acquire_lease(

@@ -6,7 +6,7 @@
 //! version it reflects; an event that skips a version means something was
 //! missed, and only then is that consumer's place read again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
@@ -34,6 +34,8 @@ struct Inner {
     by_consumer: HashMap<Uuid, Vec<ConnId>>,
     /// Sequence → consumer → where they stand.
     watches: HashMap<Id, HashMap<Uuid, Watch>>,
+    /// Draw → consumers registered and waiting for the result.
+    draw_watches: HashMap<Id, HashSet<Uuid>>,
     /// Newest line version seen per sequence, to re-read after a race.
     seen: HashMap<Id, u64>,
     /// Last experience state pushed, so unchanged ones are not re-sent.
@@ -101,6 +103,26 @@ impl Hub {
                 Err(e) => tracing::warn!(error = %e, "could not read entry for a socket"),
             }
         }
+        for (_, seq) in snapshot.draws() {
+            match self.store.draw_entry(&seq.id, consumer).await {
+                Ok(Some(entry)) if entry.status.drawn => {
+                    let winners = seq.winners.unwrap_or(0);
+                    let result =
+                        crate::draw::result::result_of(&entry, winners, now_ms());
+                    self.send(&[(consumer, ServerMessage::draw(&seq.id, &result))]);
+                }
+                Ok(Some(_)) => {
+                    let mut inner = self.lock();
+                    inner
+                        .draw_watches
+                        .entry(seq.id.clone())
+                        .or_default()
+                        .insert(consumer);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not read a draw entry"),
+            }
+        }
         for (id, stored) in &snapshot.experiences {
             let state = stored.experience.state_at(now_ms(), stored.inventory);
             let message =
@@ -158,6 +180,7 @@ impl Hub {
     pub fn on_event(self: &Arc<Self>, event: Event) {
         let mut out = Outbox::new();
         let mut reread: Vec<(Id, Vec<Uuid>)> = Vec::new();
+        let mut reread_draws: Vec<(Id, Uuid)> = Vec::new();
         match event {
             Event::Entered {
                 seq,
@@ -215,6 +238,37 @@ impl Hub {
                 });
                 reread.push((seq, stale));
             }
+            Event::Registered { seq, c } => {
+                let mut inner = self.lock();
+                if inner.by_consumer.contains_key(&c) {
+                    inner.draw_watches.entry(seq).or_default().insert(c);
+                }
+            }
+            Event::Drawn { seq, grants } => {
+                let mut inner = self.lock();
+                let watching = inner.draw_watches.remove(&seq).unwrap_or_default();
+                let won: HashSet<Uuid> = grants.iter().map(|g| g.c).collect();
+                for note in grants
+                    .iter()
+                    .filter(|g| inner.by_consumer.contains_key(&g.c))
+                {
+                    out.push((note.c, ServerMessage::draw_won(&seq, note)));
+                }
+                drop(inner);
+                // Everyone else registered here learns the result too.
+                for c in watching.into_iter().filter(|c| !won.contains(c)) {
+                    reread_draws.push((seq.clone(), c));
+                }
+            }
+            Event::Promoted { seq, grants } => {
+                let inner = self.lock();
+                for note in grants
+                    .iter()
+                    .filter(|g| inner.by_consumer.contains_key(&g.c))
+                {
+                    out.push((note.c, ServerMessage::draw_won(&seq, note)));
+                }
+            }
             Event::Experience { id } => {
                 if let Some(message) = self.experience_change(&id) {
                     let inner = self.lock();
@@ -232,6 +286,30 @@ impl Hub {
         for (seq, consumers) in reread.into_iter().filter(|(_, c)| !c.is_empty()) {
             let hub = Arc::clone(self);
             tokio::spawn(async move { hub.reread(seq, consumers).await });
+        }
+        if !reread_draws.is_empty() {
+            let hub = Arc::clone(self);
+            tokio::spawn(async move { hub.tell_draw_results(reread_draws).await });
+        }
+    }
+
+    /// Reads each registration's result (waitlisted or lost) and sends it.
+    async fn tell_draw_results(&self, who: Vec<(Id, Uuid)>) {
+        let snapshot = self.catalog.snapshot();
+        for (seq, consumer) in who {
+            let Some((_, sequence)) = snapshot.sequence(&seq) else {
+                continue;
+            };
+            let winners = sequence.winners.unwrap_or(0);
+            match self.store.draw_entry(&seq, consumer).await {
+                Ok(Some(entry)) => {
+                    let result =
+                        crate::draw::result::result_of(&entry, winners, now_ms());
+                    self.send(&[(consumer, ServerMessage::draw(&seq, &result))]);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not read a draw result"),
+            }
         }
     }
 
@@ -348,6 +426,9 @@ impl Inner {
         if last {
             self.by_consumer.remove(&consumer);
             for watches in self.watches.values_mut() {
+                watches.remove(&consumer);
+            }
+            for watches in self.draw_watches.values_mut() {
                 watches.remove(&consumer);
             }
         }

@@ -23,6 +23,13 @@ pub enum ServerMessage {
         handoff_token: String,
         expires_at: String,
     },
+    #[serde(rename = "draw:completed", rename_all = "camelCase")]
+    DrawCompleted {
+        draw_id: Id,
+        is_winner: bool,
+        state: crate::draw::result::ResultState,
+        handoff_token: Option<String>,
+    },
     #[serde(rename = "experience:updated", rename_all = "camelCase")]
     Experience {
         experience_id: Id,
@@ -47,6 +54,24 @@ impl ServerMessage {
             queue_id: seq.clone(),
             handoff_token: note.k.clone(),
             expires_at: rfc3339(note.x),
+        }
+    }
+
+    pub fn draw(seq: &Id, result: &crate::draw::result::DrawResult) -> Self {
+        Self::DrawCompleted {
+            draw_id: seq.clone(),
+            is_winner: result.is_winner,
+            state: result.state,
+            handoff_token: result.handoff_token.clone(),
+        }
+    }
+
+    pub fn draw_won(seq: &Id, note: &GrantNote) -> Self {
+        Self::DrawCompleted {
+            draw_id: seq.clone(),
+            is_winner: true,
+            state: crate::draw::result::ResultState::Won,
+            handoff_token: Some(note.k.clone()),
         }
     }
 
@@ -75,6 +100,7 @@ impl ServerMessage {
             Self::Ready { .. } => "ready",
             Self::Position { .. } => "queue:position-updated",
             Self::Granted { .. } => "queue:access-granted",
+            Self::DrawCompleted { .. } => "draw:completed",
             Self::Experience { .. } => "experience:updated",
             Self::Error { .. } => "error",
         }

@@ -79,7 +79,12 @@ async fn serve(mut socket: WebSocket, app: AppState) {
                 }
             },
             incoming = stream.next() => match incoming {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => open = false,
+                // Flushing sends the close reply the library has queued.
+                Some(Ok(Message::Close(_))) => {
+                    let _ = sink.flush().await;
+                    open = false;
+                }
+                None | Some(Err(_)) => open = false,
                 Some(Ok(Message::Text(_) | Message::Binary(_))) => {
                     last_heard = Instant::now();
                     let reply = ServerMessage::error(

@@ -15,8 +15,9 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    EnterOutcome, EnterRequest, Event, LeaveOutcome, Limits, QueueStats, RedeemOutcome,
-    Refusal, Store, StoreError, StoreResult, StoredExperience,
+    DrawEnterOutcome, DrawEnterRequest, DrawEntry, DrawEntryState, DrawSnapshot,
+    DrawStatus, EnterOutcome, EnterRequest, Event, LeaveOutcome, Limits, QueueStats,
+    RedeemOutcome, Refusal, Store, StoreError, StoreResult, StoredExperience,
 };
 use crate::domain::clock::now_ms;
 use crate::domain::{Entry, EntryState, Experience, Grant, Id};
@@ -41,6 +42,17 @@ struct Scripts {
     release: Script,
     put_experience: Script,
     set_live: Script,
+    take_inventory: Script,
+    draw_enter: Script,
+    draw_seed: Script,
+    draw_status: Script,
+    draw_close: Script,
+    draw_commit: Script,
+    draw_entry: Script,
+    draw_record: Script,
+    draw_room: Script,
+    draw_promote: Script,
+    draw_redeem: Script,
 }
 
 impl Scripts {
@@ -57,6 +69,17 @@ impl Scripts {
             release: Script::new(include_str!("lua/release.lua")),
             put_experience: Script::new(include_str!("lua/put_experience.lua")),
             set_live: Script::new(include_str!("lua/set_live.lua")),
+            take_inventory: Script::new(include_str!("lua/take_inventory.lua")),
+            draw_enter: Script::new(include_str!("lua/draw_enter.lua")),
+            draw_seed: Script::new(include_str!("lua/draw_seed.lua")),
+            draw_status: Script::new(include_str!("lua/draw_status.lua")),
+            draw_close: Script::new(include_str!("lua/draw_close.lua")),
+            draw_commit: Script::new(include_str!("lua/draw_commit.lua")),
+            draw_entry: Script::new(include_str!("lua/draw_entry.lua")),
+            draw_record: Script::new(include_str!("lua/draw_record.lua")),
+            draw_room: Script::new(include_str!("lua/draw_room.lua")),
+            draw_promote: Script::new(include_str!("lua/draw_promote.lua")),
+            draw_redeem: Script::new(include_str!("lua/draw_redeem.lua")),
         }
     }
 }
@@ -214,6 +237,38 @@ fn parse_entry(
     })
 }
 
+/// A draw registration as the scripts keep it.
+#[derive(Deserialize)]
+struct DrawRecordJson {
+    s: String,
+    at: f64,
+    e: Option<String>,
+    j: Option<String>,
+    k: Option<String>,
+    x: Option<f64>,
+}
+
+fn redeem_outcome(reply: &str) -> RedeemOutcome {
+    match reply {
+        "ok" => RedeemOutcome::Redeemed,
+        "already" => RedeemOutcome::AlreadyRedeemed,
+        "revoked" => RedeemOutcome::Revoked,
+        "expired" => RedeemOutcome::Expired,
+        _ => RedeemOutcome::Unknown,
+    }
+}
+
+/// `consumer, external id ('' = none), …` as pairs.
+fn pairs(flat: &[String]) -> StoreResult<Vec<(Uuid, Option<String>)>> {
+    flat.chunks(2)
+        .map(|pair| {
+            let consumer = Uuid::parse_str(&pair[0]).map_err(corrupt)?;
+            let ext = pair.get(1).filter(|e| !e.is_empty()).cloned();
+            Ok((consumer, ext))
+        })
+        .collect()
+}
+
 fn text(v: &Value) -> StoreResult<String> {
     match v {
         Value::BulkString(b) => String::from_utf8(b.clone()).map_err(corrupt),
@@ -305,6 +360,17 @@ impl Store for RedisStore {
     async fn set_announcement(&self, id: &Id, message: Option<&str>) -> StoreResult<()> {
         self.set_live(id, "announcements", message.unwrap_or_default())
             .await
+    }
+
+    async fn take_inventory(&self, id: &Id) -> StoreResult<Option<u64>> {
+        let mut conn = self.conn();
+        let mut call = self.scripts.take_inventory.key(key(CATALOG, "inventory"));
+        call.key(key(CATALOG, "updated"))
+            .arg(id.as_str())
+            .arg(now_ms())
+            .arg(CHANNEL);
+        let left: i64 = self.timed(call.invoke_async(&mut conn)).await?;
+        Ok((left >= 0).then_some(left as u64))
     }
 
     async fn enter(&self, seq: &Id, req: EnterRequest) -> StoreResult<EnterOutcome> {
@@ -412,13 +478,7 @@ impl Store for RedisStore {
                 .map_or(-1, |m| m.min(i64::MAX as u64) as i64),
         );
         let flat: Vec<String> = self.timed(call.invoke_async(&mut conn)).await?;
-        flat.chunks(2)
-            .map(|pair| {
-                let consumer = Uuid::parse_str(&pair[0]).map_err(corrupt)?;
-                let ext = pair.get(1).filter(|e| !e.is_empty()).cloned();
-                Ok((consumer, ext))
-            })
-            .collect()
+        pairs(&flat)
     }
 
     async fn admit(
@@ -458,13 +518,7 @@ impl Store for RedisStore {
         call.key(key(tag, "active")).key(key(tag, "stats"));
         call.arg(consumer.to_string()).arg(jti).arg(now);
         let reply: String = self.timed(call.invoke_async(&mut conn)).await?;
-        Ok(match reply.as_str() {
-            "ok" => RedeemOutcome::Redeemed,
-            "already" => RedeemOutcome::AlreadyRedeemed,
-            "revoked" => RedeemOutcome::Revoked,
-            "expired" => RedeemOutcome::Expired,
-            _ => RedeemOutcome::Unknown,
-        })
+        Ok(redeem_outcome(&reply))
     }
 
     async fn queue_stats(&self, seq: &Id, now: i64) -> StoreResult<QueueStats> {
@@ -475,18 +529,266 @@ impl Store for RedisStore {
             .key(key(tag, "window"))
             .key(key(tag, "stats"));
         call.arg(now);
-        let v: Vec<u64> = self.timed(call.invoke_async(&mut conn)).await?;
+        let v: Vec<i64> = self.timed(call.invoke_async(&mut conn)).await?;
+        let count = |n: &i64| u64::try_from(*n).unwrap_or(0);
         match v.as_slice() {
-            [waiting, active, recent, admitted, redeemed, version] => Ok(QueueStats {
-                waiting: *waiting,
-                active: *active,
-                admitted_last_minute: *recent,
-                admitted_total: *admitted,
-                redeemed_total: *redeemed,
-                version: *version,
-            }),
+            [waiting, active, recent, admitted, redeemed, version, oldest] => {
+                Ok(QueueStats {
+                    waiting: count(waiting),
+                    active: count(active),
+                    admitted_last_minute: count(recent),
+                    window_started: (*oldest >= 0).then_some(*oldest),
+                    admitted_total: count(admitted),
+                    redeemed_total: count(redeemed),
+                    version: count(version),
+                })
+            }
             _ => Err(corrupt("unexpected stats reply")),
         }
+    }
+
+    async fn draw_enter(
+        &self,
+        seq: &Id,
+        req: DrawEnterRequest,
+    ) -> StoreResult<DrawEnterOutcome> {
+        let tag = seq.as_str();
+        let mut conn = self.conn();
+        let mut call = self.scripts.draw_enter.key(key(tag, "draw"));
+        call.key(key(tag, "entrants")).key(key(tag, "accounts"));
+        call.arg(req.consumer_id.to_string()).arg(req.now);
+        call.arg(
+            req.max_participants
+                .map_or(-1, |m| m.min(i64::MAX as u64) as i64),
+        );
+        call.arg(req.refuse.map(Refusal::as_str).unwrap_or_default())
+            .arg(&req.seed);
+        call.arg(req.external_id.as_deref().unwrap_or_default())
+            .arg(CHANNEL)
+            .arg(tag);
+        let reply: Vec<String> = self.timed(call.invoke_async(&mut conn)).await?;
+        match reply
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            ["taken"] => Ok(DrawEnterOutcome::AccountTaken),
+            ["refused", reason] => Refusal::parse(reason)
+                .map(DrawEnterOutcome::Refused)
+                .ok_or_else(|| corrupt(format!("refusal `{reason}`"))),
+            [kind @ ("existing" | "new"), record] => {
+                let rec: DrawRecordJson =
+                    serde_json::from_str(record).map_err(corrupt)?;
+                let new = *kind == "new";
+                Ok(DrawEnterOutcome::Registered {
+                    registered_at: rec.at as i64,
+                    new,
+                })
+            }
+            _ => Err(corrupt("unexpected draw enter reply")),
+        }
+    }
+
+    async fn draw_seed(&self, seq: &Id, candidate: &str) -> StoreResult<String> {
+        let mut conn = self.conn();
+        let mut call = self.scripts.draw_seed.key(key(seq.as_str(), "draw"));
+        call.arg(candidate);
+        self.timed(call.invoke_async(&mut conn)).await
+    }
+
+    async fn draw_status(&self, seq: &Id) -> StoreResult<DrawStatus> {
+        let tag = seq.as_str();
+        let mut conn = self.conn();
+        let mut call = self.scripts.draw_status.key(key(tag, "draw"));
+        call.key(key(tag, "entrants")).key(key(tag, "order"));
+        let v: Vec<Value> = self.timed(call.invoke_async(&mut conn)).await?;
+        match v.as_slice() {
+            [seed, closed, drawn, entrants, redeemed, next, _] => {
+                let seed = text(seed)?;
+                Ok(DrawStatus {
+                    seed: (!seed.is_empty()).then_some(seed),
+                    closed: text(closed)? == "1",
+                    drawn: text(drawn)? == "1",
+                    entrants: int(entrants)? as u64,
+                    redeemed: int(redeemed)? as u64,
+                    next: int(next)? as u64,
+                })
+            }
+            _ => Err(corrupt("unexpected draw status reply")),
+        }
+    }
+
+    async fn draw_close(
+        &self,
+        seq: &Id,
+        candidate_seed: &str,
+    ) -> StoreResult<DrawSnapshot> {
+        let tag = seq.as_str();
+        let mut conn = self.conn();
+        let mut call = self.scripts.draw_close.key(key(tag, "draw"));
+        call.key(key(tag, "entrants")).arg(candidate_seed);
+        let v: Vec<String> = self.timed(call.invoke_async(&mut conn)).await?;
+        let [seed, drawn, rest @ ..] = v.as_slice() else {
+            return Err(corrupt("unexpected draw close reply"));
+        };
+        let mut entrants = Vec::with_capacity(rest.len() / 2);
+        for pair in rest.chunks(2) {
+            let consumer = Uuid::parse_str(&pair[0]).map_err(corrupt)?;
+            let rec: DrawRecordJson =
+                serde_json::from_str(pair.get(1).map_or("", |s| s.as_str()))
+                    .map_err(corrupt)?;
+            entrants.push((consumer, rec.e));
+        }
+        Ok(DrawSnapshot {
+            seed: seed.clone(),
+            drawn: drawn == "1",
+            entrants,
+        })
+    }
+
+    async fn draw_commit(
+        &self,
+        seq: &Id,
+        now: i64,
+        order: &[Uuid],
+        grants: &[(Uuid, Grant)],
+    ) -> StoreResult<bool> {
+        let tag = seq.as_str();
+        let mut conn = self.conn();
+        let mut call = self.scripts.draw_commit.key(key(tag, "draw"));
+        call.key(key(tag, "entrants"))
+            .key(key(tag, "order"))
+            .key(key(tag, "active"));
+        call.arg(now).arg(CHANNEL).arg(tag).arg(order.len());
+        for consumer in order {
+            call.arg(consumer.to_string());
+        }
+        for (consumer, grant) in grants {
+            call.arg(consumer.to_string()).arg(&grant.jti);
+            call.arg(grant.expires_at).arg(&grant.token);
+        }
+        let written: i64 = self.timed(call.invoke_async(&mut conn)).await?;
+        Ok(written == 1)
+    }
+
+    async fn draw_entry(
+        &self,
+        seq: &Id,
+        consumer: Uuid,
+    ) -> StoreResult<Option<DrawEntry>> {
+        let tag = seq.as_str();
+        let mut conn = self.conn();
+        let mut call = self.scripts.draw_entry.key(key(tag, "draw"));
+        call.key(key(tag, "entrants"))
+            .key(key(tag, "order"))
+            .arg(consumer.to_string());
+        let v: Vec<Value> = self.timed(call.invoke_async(&mut conn)).await?;
+        let [record, closed, drawn, redeemed, next, order_len, entrants] = v.as_slice()
+        else {
+            return Ok(None);
+        };
+        let rec: DrawRecordJson =
+            serde_json::from_str(&text(record)?).map_err(corrupt)?;
+        let state = match rec.s.as_str() {
+            "w" => DrawEntryState::Won,
+            "x" => DrawEntryState::Redeemed,
+            _ => DrawEntryState::Registered,
+        };
+        let grant = match (rec.j, rec.k, rec.x) {
+            (Some(jti), Some(token), Some(x)) => Some(Grant {
+                jti,
+                token,
+                expires_at: x as i64,
+            }),
+            _ => None,
+        };
+        Ok(Some(DrawEntry {
+            registered_at: rec.at as i64,
+            state,
+            grant,
+            status: DrawStatus {
+                seed: None,
+                closed: text(closed)? == "1",
+                drawn: text(drawn)? == "1",
+                entrants: int(entrants)? as u64,
+                redeemed: int(redeemed)? as u64,
+                next: int(next)? as u64,
+            },
+            order_len: int(order_len)? as u64,
+        }))
+    }
+
+    async fn draw_record(&self, seq: &Id) -> StoreResult<(Vec<Uuid>, Vec<Uuid>)> {
+        let tag = seq.as_str();
+        let mut conn = self.conn();
+        let mut call = self.scripts.draw_record.key(key(tag, "entrants"));
+        call.key(key(tag, "order"));
+        let (entrants, order): (Vec<String>, Vec<String>) =
+            self.timed(call.invoke_async(&mut conn)).await?;
+        let parse = |ids: Vec<String>| -> StoreResult<Vec<Uuid>> {
+            ids.iter()
+                .map(|id| Uuid::parse_str(id).map_err(corrupt))
+                .collect()
+        };
+        Ok((parse(entrants)?, parse(order)?))
+    }
+
+    async fn draw_backfill_room(
+        &self,
+        seq: &Id,
+        now: i64,
+        winners: u64,
+    ) -> StoreResult<Vec<(Uuid, Option<String>)>> {
+        let tag = seq.as_str();
+        let mut conn = self.conn();
+        let mut call = self.scripts.draw_room.key(key(tag, "draw"));
+        call.key(key(tag, "order"))
+            .key(key(tag, "active"))
+            .key(key(tag, "entrants"));
+        call.arg(now).arg(winners);
+        let flat: Vec<String> = self.timed(call.invoke_async(&mut conn)).await?;
+        pairs(&flat)
+    }
+
+    async fn draw_promote(
+        &self,
+        seq: &Id,
+        fence: u64,
+        now: i64,
+        grants: &[(Uuid, Grant)],
+    ) -> StoreResult<u64> {
+        let tag = seq.as_str();
+        let mut conn = self.conn();
+        let mut call = self.scripts.draw_promote.key(key(tag, "draw"));
+        call.key(key(tag, "entrants")).key(key(tag, "order"));
+        call.key(key(tag, "active")).key(key(tag, "stats"));
+        call.arg(fence).arg(now).arg(CHANNEL).arg(tag);
+        for (consumer, grant) in grants {
+            call.arg(consumer.to_string()).arg(&grant.jti);
+            call.arg(grant.expires_at).arg(&grant.token);
+        }
+        let recorded: i64 = self.timed(call.invoke_async(&mut conn)).await?;
+        if recorded < 0 {
+            return Err(StoreError::StaleFence);
+        }
+        Ok(recorded as u64)
+    }
+
+    async fn draw_redeem(
+        &self,
+        seq: &Id,
+        consumer: Uuid,
+        jti: &str,
+        now: i64,
+    ) -> StoreResult<RedeemOutcome> {
+        let tag = seq.as_str();
+        let mut conn = self.conn();
+        let mut call = self.scripts.draw_redeem.key(key(tag, "draw"));
+        call.key(key(tag, "entrants")).key(key(tag, "active"));
+        call.arg(consumer.to_string()).arg(jti).arg(now);
+        let reply: String = self.timed(call.invoke_async(&mut conn)).await?;
+        Ok(redeem_outcome(&reply))
     }
 
     async fn acquire_lease(

@@ -1,0 +1,3 @@
+-- The draw's seed; the candidate only if there was none. KEYS: draw; ARGV: seed
+redis.call('HSETNX', KEYS[1], 'seed', ARGV[1])
+return redis.call('HGET', KEYS[1], 'seed')
