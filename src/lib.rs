@@ -21,6 +21,7 @@ pub mod migrations;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+pub mod web;
 pub mod ws;
 
 pub use app::{App, RunningNode};
