@@ -152,7 +152,8 @@ impl App {
         let router = self.router();
         let mut stop = self.state.shutdown.clone();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router)
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, service)
                 .with_graceful_shutdown(async move {
                     let _ = stop.changed().await;
                 })

@@ -63,6 +63,14 @@ pub struct ServerSettings {
     pub request_timeout_ms: u64,
     /// How long a shutdown waits for open requests and sockets.
     pub shutdown_grace_ms: u64,
+    /// Requests handled at once; past this the node sheds load with 503.
+    pub max_concurrent_requests: usize,
+    /// Sessions and enters per client address: sustained rate and burst.
+    pub client_rate_per_second: u32,
+    pub client_burst: u32,
+    /// Header carrying the client address when behind a trusted proxy
+    /// (e.g. `x-real-ip`); empty means the socket's peer address.
+    pub client_ip_header: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -136,6 +144,10 @@ impl Default for ServerSettings {
             body_limit_bytes: 16 * 1024,
             request_timeout_ms: 10_000,
             shutdown_grace_ms: 5_000,
+            max_concurrent_requests: 2_048,
+            client_rate_per_second: 5,
+            client_burst: 20,
+            client_ip_header: String::new(),
         }
     }
 }
@@ -255,6 +267,18 @@ impl Settings {
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(invalid("log.format", "must be `text` or `json`"));
+        }
+        if self.server.max_concurrent_requests == 0 {
+            return Err(invalid(
+                "server.max_concurrent_requests",
+                "must be at least 1",
+            ));
+        }
+        if self.server.client_rate_per_second == 0 || self.server.client_burst == 0 {
+            return Err(invalid(
+                "server.client_rate_per_second",
+                "rate and burst must be ≥ 1",
+            ));
         }
         if self.server.body_limit_bytes < 256 {
             return Err(invalid("server.body_limit_bytes", "must be at least 256"));

@@ -7,6 +7,7 @@ pub mod error;
 pub mod experiences;
 pub mod extract;
 pub mod handoff;
+pub mod limits;
 pub mod ops;
 pub mod queues;
 pub mod sessions;
@@ -15,12 +16,15 @@ pub mod view;
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer,
 };
@@ -33,18 +37,24 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(app: AppState) -> Router {
     let limits = &app.settings.server;
-    let api = Router::new()
+    let limiter = limits::ClientLimiter::new(limits);
+    limiter.spawn_cleanup();
+    // Routes that create work are rate limited per client address.
+    let costly = Router::new()
         .route("/v1/sessions", post(sessions::create))
-        .route("/v1/experiences/{id}", get(experiences::show))
-        .route("/v1/experiences/{id}/status", get(experiences::status))
         .route("/v1/experiences/{id}/enter", post(experiences::enter))
         .route("/v1/queues/{id}/enter", post(queues::enter))
+        .route("/v1/draws/{id}/enter", post(draws::enter))
+        .route_layer(middleware::from_fn_with_state(limiter, limits::per_client));
+    let api = Router::new()
+        .merge(costly)
+        .route("/v1/experiences/{id}", get(experiences::show))
+        .route("/v1/experiences/{id}/status", get(experiences::status))
         .route("/v1/queues/{id}/position", get(queues::position))
         .route(
             "/v1/queues/{id}/entry",
             axum::routing::delete(queues::leave),
         )
-        .route("/v1/draws/{id}/enter", post(draws::enter))
         .route("/v1/draws/{id}/result", get(draws::result))
         .route("/v1/draws/{id}/proof", get(draws::proof))
         .route("/v1/admin/draws/{id}/run", post(draws::run))
@@ -83,6 +93,13 @@ pub fn router(app: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(span_for))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(middleware::from_fn(track))
+        // Past the bound (one count for the whole node, hence Global), answer
+        // 503 at once rather than queue.
+        .layer(HandleErrorLayer::new(limits::overloaded))
+        .layer(LoadShedLayer::new())
+        .layer(GlobalConcurrencyLimitLayer::new(
+            limits.max_concurrent_requests,
+        ))
         .layer(middleware::from_fn(move |req, next| {
             deadline(timeout, req, next)
         }))

@@ -24,6 +24,11 @@ const GOING_AWAY: u16 = 1001;
 const POLICY: u16 = 1008;
 const TRY_AGAIN: u16 = 1013;
 
+/// A client has nothing to say after authenticating; a burst of frames is
+/// misuse. At most this many per window, then the socket is closed.
+const CLIENT_FRAMES_PER_WINDOW: u32 = 20;
+const CLIENT_FRAME_WINDOW: Duration = Duration::from_secs(10);
+
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 enum ClientFrame {
@@ -52,10 +57,7 @@ async fn serve(mut socket: WebSocket, app: AppState) {
         consumer_id: consumer.to_string(),
     };
     let (mut sink, mut stream) = socket.split();
-    let mut open = sink
-        .send(Message::Text(ready.to_json().into()))
-        .await
-        .is_ok();
+    let mut open = sink.send(counted(&ready)).await.is_ok();
     if open {
         app.hub.sync_consumer(consumer).await;
     }
@@ -65,6 +67,7 @@ async fn serve(mut socket: WebSocket, app: AppState) {
     let mut last_heard = Instant::now();
     let mut shutdown = app.shutdown.clone();
     let mut close: Option<(u16, &str)> = None;
+    let (mut frames, mut window_start) = (0u32, Instant::now());
     while open {
         tokio::select! {
             queued = outgoing.recv() => match queued {
@@ -87,11 +90,20 @@ async fn serve(mut socket: WebSocket, app: AppState) {
                 None | Some(Err(_)) => open = false,
                 Some(Ok(Message::Text(_) | Message::Binary(_))) => {
                     last_heard = Instant::now();
+                    if window_start.elapsed() > CLIENT_FRAME_WINDOW {
+                        (frames, window_start) = (0, Instant::now());
+                    }
+                    frames += 1;
+                    if frames > CLIENT_FRAMES_PER_WINDOW {
+                        close = Some((POLICY, "too many messages"));
+                        open = false;
+                        continue;
+                    }
                     let reply = ServerMessage::error(
                         "INVALID_REQUEST",
                         "only an auth frame is expected from the client",
                     );
-                    open = sink.send(Message::Text(reply.to_json().into())).await.is_ok();
+                    open = sink.send(counted(&reply)).await.is_ok();
                 }
                 Some(Ok(_)) => last_heard = Instant::now(),
             },
@@ -123,6 +135,14 @@ async fn serve(mut socket: WebSocket, app: AppState) {
     metrics::gauge!("velvet_ws_connections").decrement(1.0);
 }
 
+/// A frame for a message sent straight from the socket task, counted like
+/// the hub's.
+fn counted(message: &ServerMessage) -> Message {
+    metrics::counter!("velvet_ws_messages_sent_total", "type" => message.kind())
+        .increment(1);
+    Message::Text(message.to_json().into())
+}
+
 /// Waits for the auth frame; closes with a policy code on anything else.
 async fn authenticate(socket: &mut WebSocket, app: &AppState) -> Option<uuid::Uuid> {
     let wait = Duration::from_millis(app.settings.ws.auth_timeout_ms);
@@ -147,7 +167,7 @@ async fn authenticate(socket: &mut WebSocket, app: &AppState) -> Option<uuid::Uu
         Ok(_) => ServerMessage::error("UNAUTHORIZED", "expected an auth frame"),
         Err(_) => ServerMessage::error("UNAUTHORIZED", "no auth frame in time"),
     };
-    let _ = socket.send(Message::Text(refusal.to_json().into())).await;
+    let _ = socket.send(counted(&refusal)).await;
     let frame = CloseFrame {
         code: POLICY,
         reason: "authentication required".into(),

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -127,6 +129,9 @@ pub fn test_settings() -> Settings {
     s.auth.merchant_key = velvet::config::Secret::new(MERCHANT_KEY);
     s.auth.session_secret = velvet::config::Secret::new(SESSION_SECRET);
     s.server.shutdown_grace_ms = 2_000;
+    // Tests send bursts from one address; the limits get their own tests.
+    s.server.client_rate_per_second = 1_000_000;
+    s.server.client_burst = 1_000_000;
     s
 }
 
