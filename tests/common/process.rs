@@ -88,10 +88,10 @@ fn copy_lines(
         .expect("log file");
     for line in BufReader::new(stream).lines().map_while(Result::ok) {
         let _ = writeln!(file, "{line}");
-        if let Some(addr) = line.strip_prefix("listening on ") {
-            if let Ok(addr) = addr.trim().parse() {
-                let _ = found.send(addr);
-            }
+        if let Some(Ok(addr)) =
+            line.strip_prefix("listening on ").map(|a| a.trim().parse())
+        {
+            let _ = found.send(addr);
         }
     }
 }
