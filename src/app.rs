@@ -80,11 +80,14 @@ fn config_error(key: &'static str, reason: impl Into<String>) -> StartError {
 impl App {
     /// Connects to the configured store and prepares a node.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let store: Arc<dyn Store> = if !settings.redis.cluster_nodes.is_empty() {
-            return Err(config_error(
-                "redis.cluster_nodes",
-                "Redis Cluster is not supported by this build yet; use redis.url",
-            ));
+        let seeds = settings.redis.cluster_nodes.expose();
+        let store: Arc<dyn Store> = if !seeds.is_empty() {
+            let seeds: Vec<&str> = seeds
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            Arc::new(RedisStore::connect_cluster(&seeds).await?)
         } else if settings.redis.url.is_empty() {
             tracing::info!(
                 "no Redis configured: using the in-process store (one node only)"

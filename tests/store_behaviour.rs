@@ -33,6 +33,12 @@ macro_rules! on_both_stores {
                 let server = crate::common::RedisServer::start();
                 super::$name(server.store().await).await;
             }
+
+            #[tokio::test]
+            async fn redis_cluster() {
+                let cluster = crate::common::RedisCluster::start();
+                super::$name(cluster.store().await).await;
+            }
         }
     )*};
 }

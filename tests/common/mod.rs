@@ -113,6 +113,106 @@ impl Drop for RedisServer {
     }
 }
 
+/// Three `redis-server` masters joined into a Redis Cluster, on loopback
+/// ports of this test alone (each with its cluster bus at port + 10000).
+pub struct RedisCluster {
+    pub servers: Vec<RedisServer>,
+}
+
+fn free_cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        let bus_free =
+            port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok();
+        if bus_free {
+            return port;
+        }
+    }
+}
+
+impl RedisCluster {
+    pub fn start() -> Self {
+        let mut servers = Vec::new();
+        for _ in 0..3 {
+            let port = free_cluster_port();
+            let dir = std::env::temp_dir().join(format!("velvet-cluster-{port}"));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let child = Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                ])
+                .args(["--appendonly", "no", "--cluster-enabled", "yes"])
+                .args(["--cluster-node-timeout", "3000"])
+                .arg("--dir")
+                .arg(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server on PATH");
+            let server = RedisServer { child, port, dir };
+            server.wait_ready();
+            servers.push(server);
+        }
+        let nodes: Vec<String> = servers
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port))
+            .collect();
+        let status = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli on PATH");
+        assert!(status.success(), "redis-cli --cluster create");
+        let cluster = Self { servers };
+        cluster.wait_ok();
+        cluster
+    }
+
+    fn wait_ok(&self) {
+        for _ in 0..200 {
+            let ok = self.servers.iter().all(|s| {
+                let out = Command::new("redis-cli")
+                    .args(["-p", &s.port.to_string(), "cluster", "info"])
+                    .output()
+                    .ok();
+                out.is_some_and(|o| {
+                    String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok")
+                })
+            });
+            if ok {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the test cluster did not become ready");
+    }
+
+    /// Seeds as `VELVET__REDIS__CLUSTER_NODES` takes them.
+    pub fn seeds(&self) -> String {
+        let urls: Vec<String> = self.servers.iter().map(RedisServer::url).collect();
+        urls.join(",")
+    }
+
+    pub async fn store(&self) -> Arc<dyn Store> {
+        let seeds = self.seeds();
+        let seeds: Vec<&str> = seeds.split(',').collect();
+        Arc::new(
+            RedisStore::connect_cluster(&seeds)
+                .await
+                .expect("connect to test cluster"),
+        )
+    }
+}
+
 /// Which store a test node runs on.
 #[derive(Clone, Copy, Debug)]
 pub enum Backend {

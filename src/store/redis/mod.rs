@@ -84,8 +84,47 @@ impl Scripts {
     }
 }
 
+/// One Redis, or a Redis Cluster; the scripts run unchanged on either
+/// because each touches one hash slot.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     scripts: Scripts,
     events: broadcast::Sender<Event>,
 }
@@ -123,9 +162,31 @@ impl RedisStore {
         let conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(unavailable)?;
+        Self::finish(Conn::Single(conn), vec![client]).await
+    }
+
+    /// Connects to a Redis Cluster through any of its `seeds`.
+    pub async fn connect_cluster(seeds: &[&str]) -> StoreResult<Self> {
+        let cluster = redis::cluster::ClusterClientBuilder::new(seeds.to_vec())
+            .connection_timeout(Duration::from_secs(2))
+            .response_timeout(Duration::from_secs(2))
+            .retries(2)
+            .build()
+            .map_err(unavailable)?;
+        let conn = cluster.get_async_connection().await.map_err(unavailable)?;
+        // Classic pub/sub is broadcast to every node of a cluster, so one
+        // subscription to any seed hears every publish.
+        let clients = seeds
+            .iter()
+            .map(|s| Client::open(*s).map_err(unavailable))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Self::finish(Conn::Cluster(conn), clients).await
+    }
+
+    async fn finish(conn: Conn, feeds: Vec<Client>) -> StoreResult<Self> {
         let (events, _) = broadcast::channel(4096);
-        let pubsub = subscribe(&client).await?;
-        tokio::spawn(relay_events(client, pubsub, events.downgrade()));
+        let pubsub = subscribe(&feeds[0]).await?;
+        tokio::spawn(relay_events(feeds, pubsub, events.downgrade()));
         Ok(Self {
             conn,
             scripts: Scripts::load(),
@@ -148,8 +209,8 @@ impl RedisStore {
         })
     }
 
-    fn conn(&self) -> ConnectionManager {
-        // Cheap: a handle to one multiplexed connection.
+    fn conn(&self) -> Conn {
+        // Cheap: a handle to multiplexed connections.
         self.conn.clone()
     }
 }
@@ -164,12 +225,14 @@ async fn subscribe(client: &Client) -> StoreResult<redis::aio::PubSub> {
 /// tells them to re-read, since messages sent meanwhile are gone. Holds the
 /// sender weakly so that the relay ends with its store.
 async fn relay_events(
-    client: Client,
+    feeds: Vec<Client>,
     first: redis::aio::PubSub,
     events: broadcast::WeakSender<Event>,
 ) {
     let mut pubsub = Some(first);
     let mut delay = Duration::from_millis(100);
+    // After a drop, try the next seed: the one we used may be the one down.
+    let mut feed = 0;
     loop {
         if let Some(conn) = pubsub.take() {
             let mut stream = conn.into_on_message();
@@ -190,7 +253,8 @@ async fn relay_events(
         let Some(sender) = events.upgrade() else {
             return;
         };
-        match subscribe(&client).await {
+        feed = (feed + 1) % feeds.len();
+        match subscribe(&feeds[feed]).await {
             Ok(conn) => {
                 pubsub = Some(conn);
                 delay = Duration::from_millis(100);
