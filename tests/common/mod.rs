@@ -32,9 +32,10 @@ pub struct RedisServer {
     child: Child,
     pub port: u16,
     dir: PathBuf,
+    aof: bool,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
     listener.local_addr().expect("bound").port()
 }
@@ -68,9 +69,21 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server on PATH (tests/run.sh installs it)");
-        let server = Self { child, port, dir };
+        let server = Self { child, port, dir, aof };
         server.wait_ready();
         server
+    }
+
+    /// A clean shutdown (SIGTERM, so the AOF is written out) and a start
+    /// again on the same port and directory after `down`.
+    pub fn restart_after(&mut self, down: Duration) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+        std::thread::sleep(down);
+        let again = Self::spawn(self.port, self.dir.clone(), self.aof);
+        let old = std::mem::replace(self, again);
+        // The old handle owns nothing any more: skip its drop cleanup.
+        std::mem::forget(old);
     }
 
     fn wait_ready(&self) {
@@ -155,7 +168,7 @@ impl RedisCluster {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("redis-server on PATH");
-            let server = RedisServer { child, port, dir };
+            let server = RedisServer { child, port, dir, aof: false };
             server.wait_ready();
             servers.push(server);
         }
