@@ -39,6 +39,8 @@ pub enum Event {
     Experience { id: Id },
     /// Local only: the feed was interrupted, anything may have been missed.
     Resync,
+    /// Local only: the store cannot be reached right now.
+    FeedLost,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -275,6 +275,15 @@ impl Hub {
                     out.extend(inner.by_consumer.keys().map(|c| (*c, message.clone())));
                 }
             }
+            // Consumers keep their sockets and are told their place is safe.
+            Event::FeedLost => {
+                let inner = self.lock();
+                let note = ServerMessage::error(
+                    "SERVICE_UNAVAILABLE",
+                    "temporarily unavailable; your place in line is kept",
+                );
+                out.extend(inner.by_consumer.keys().map(|c| (*c, note.clone())));
+            }
             Event::Resync => {
                 let inner = self.lock();
                 for (seq, watches) in &inner.watches {

@@ -248,6 +248,9 @@ async fn relay_events(
                 }
             }
             tracing::warn!("event feed dropped; resubscribing");
+            if let Some(sender) = events.upgrade() {
+                let _ = sender.send(Event::FeedLost);
+            }
         }
         tokio::time::sleep(delay).await;
         let Some(sender) = events.upgrade() else {
