@@ -48,6 +48,12 @@ if command -v rustup >/dev/null 2>&1; then
 fi
 cargo --version
 
+# promtool (Debian's prometheus package, installed when missing) checks the
+# alert rules and runs their unit tests; tests/metrics.rs also runs it on a
+# live node's /metrics.
+step "Alert rules: config/prometheus/check.sh"
+bash config/prometheus/check.sh
+
 step "Formatting: cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
