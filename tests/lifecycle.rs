@@ -35,13 +35,19 @@ fn run_to_exit(env: &[(&str, String)]) -> (Option<i32>, String) {
         command.env(k, v);
     }
     let out = command.output().expect("the binary runs");
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 async fn leader_of(node: &NodeProcess, seq: &str) -> bool {
-    let Ok(res) = reqwest::get(node.url("/metrics")).await else { return false };
+    let Ok(res) = reqwest::get(node.url("/metrics")).await else {
+        return false;
+    };
     let text = res.text().await.unwrap_or_default();
-    text.lines().any(|l| l == format!("velvet_leader{{sequence=\"{seq}\"}} 1"))
+    text.lines()
+        .any(|l| l == format!("velvet_leader{{sequence=\"{seq}\"}} 1"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,7 +62,9 @@ async fn sigterm_closes_sockets_with_going_away_hands_over_the_lease_and_exits()
     ];
     let http = reqwest::Client::new();
     let body = json!({ "name": "T", "sequences": [{ "id": "term", "name": "Q", "kind": "queue" }] });
-    let res = http.put(nodes[0].url("/v1/admin/experiences/term-exp")).bearer_auth(ADMIN);
+    let res = http
+        .put(nodes[0].url("/v1/admin/experiences/term-exp"))
+        .bearer_auth(ADMIN);
     assert_eq!(res.json(&body).send().await.unwrap().status(), 200);
 
     let mut leader = None;
@@ -74,26 +82,37 @@ async fn sigterm_closes_sockets_with_going_away_hands_over_the_lease_and_exits()
     let leader = leader.expect("one node leads");
     let other = 1 - leader;
 
-    let session: Value =
-        http.post(nodes[leader].url("/v1/sessions")).send().await.unwrap().json().await.unwrap();
+    let session: Value = http
+        .post(nodes[leader].url("/v1/sessions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let (mut ws, _) =
         tokio_tungstenite::connect_async(format!("ws://{}/v1/ws", nodes[leader].addr))
             .await
             .unwrap();
     let auth = json!({ "type": "auth", "sessionToken": session["sessionToken"] });
-    ws.send(Message::Text(auth.to_string().into())).await.unwrap();
+    ws.send(Message::Text(auth.to_string().into()))
+        .await
+        .unwrap();
 
     let started = Instant::now();
     nodes[leader].signal("TERM");
     let mut close = None;
-    while let Ok(Some(Ok(frame))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+    while let Ok(Some(Ok(frame))) =
+        tokio::time::timeout(Duration::from_secs(5), ws.next()).await
+    {
         if let Message::Close(frame) = frame {
             close = frame.map(|f| f.code);
             break;
         }
     }
     assert_eq!(close, Some(CloseCode::Away), "sockets are closed with 1001");
-    let code = tokio::task::block_in_place(|| nodes[leader].wait(Duration::from_secs(10)));
+    let code =
+        tokio::task::block_in_place(|| nodes[leader].wait(Duration::from_secs(10)));
     assert_eq!(code, Some(0), "a clean exit");
 
     let mut took_over = None;
@@ -104,8 +123,12 @@ async fn sigterm_closes_sockets_with_going_away_hands_over_the_lease_and_exits()
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let took_over = took_over.expect("the other node leads before the lease could expire");
-    eprintln!("exit and hand-over after SIGTERM: {} ms", took_over.as_millis());
+    let took_over =
+        took_over.expect("the other node leads before the lease could expire");
+    eprintln!(
+        "exit and hand-over after SIGTERM: {} ms",
+        took_over.as_millis()
+    );
     nodes.clear();
 }
 
@@ -114,11 +137,19 @@ async fn nodes_starting_together_apply_each_migration_once() {
     let redis = RedisServer::start();
     let env = node_env(&redis, 1_000);
     let nodes: Vec<NodeProcess> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..3).map(|_| scope.spawn(|| NodeProcess::spawn(&env))).collect();
+        let handles: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| NodeProcess::spawn(&env)))
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let applied: usize = nodes.iter().map(|n| n.logs().matches("migration applied").count()).sum();
-    assert_eq!(applied, 1, "the first migration ran once across three nodes");
+    let applied: usize = nodes
+        .iter()
+        .map(|n| n.logs().matches("migration applied").count())
+        .sum();
+    assert_eq!(
+        applied, 1,
+        "the first migration ran once across three nodes"
+    );
     for node in &nodes {
         let ready = reqwest::get(node.url("/readyz")).await.unwrap();
         assert_eq!(ready.status(), 200);
@@ -129,7 +160,13 @@ async fn nodes_starting_together_apply_each_migration_once() {
 async fn a_node_refuses_a_keyspace_newer_than_it_knows() {
     let redis = RedisServer::start();
     let status = Command::new("redis-cli")
-        .args(["-p", &redis.port.to_string(), "SET", "velvet:{_catalog}:schema", "99"])
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "SET",
+            "velvet:{_catalog}:schema",
+            "99",
+        ])
         .output()
         .unwrap();
     assert!(status.status.success());
@@ -151,6 +188,10 @@ async fn bad_configuration_exits_78_naming_the_key() {
         assert!(stderr.contains(named), "{key}: `{stderr}` names {named}");
     }
     let (code, stderr) = run_to_exit(&[("VELVET__SERVER__LISTEN", "0.0.0.0:0".into())]);
-    assert_eq!(code, Some(78), "keys are required beyond loopback: {stderr}");
+    assert_eq!(
+        code,
+        Some(78),
+        "keys are required beyond loopback: {stderr}"
+    );
     assert!(stderr.contains("auth.admin_key"), "{stderr}");
 }

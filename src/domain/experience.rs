@@ -10,7 +10,7 @@ use super::id::Id;
 pub const DEFAULT_TOKEN_TTL_SECONDS: u64 = 600;
 pub const DEFAULT_ADMIT_PER_MINUTE: u64 = 600;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Queue,
@@ -26,7 +26,7 @@ impl Kind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExperienceState {
     Scheduled,
@@ -37,7 +37,7 @@ pub enum ExperienceState {
 }
 
 /// Where a sequence stands at one instant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Window {
     Scheduled,
@@ -45,7 +45,7 @@ pub enum Window {
     Closed,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Experience {
     /// Taken from the URL on upsert; present in files and in storage.
@@ -60,16 +60,20 @@ pub struct Experience {
     pub sequences: Vec<Sequence>,
     /// Read-only fields of a `GET`, ignored so that its output can be put back.
     #[serde(default, skip_serializing)]
+    #[schema(ignore)]
     pub state: IgnoredAny,
     #[serde(default, skip_serializing)]
+    #[schema(ignore)]
     pub live: IgnoredAny,
     #[serde(default, skip_serializing)]
+    #[schema(ignore)]
     pub inventory_remaining: IgnoredAny,
     #[serde(default, skip_serializing)]
+    #[schema(ignore)]
     pub announcement: IgnoredAny,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Sequence {
     pub id: Id,
@@ -77,8 +81,10 @@ pub struct Sequence {
     pub kind: Kind,
     /// Missing means open from the moment it is defined.
     #[serde(default, with = "rfc3339_ms")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub opens_at: Option<i64>,
     #[serde(default, with = "rfc3339_ms")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub closes_at: Option<i64>,
     #[serde(default)]
     pub max_participants: Option<u64>,
@@ -97,12 +103,13 @@ pub struct Sequence {
     pub paused: bool,
     /// Read-only in a `GET`; ignored on the way back in.
     #[serde(default, skip_serializing)]
+    #[schema(ignore)]
     pub state: IgnoredAny,
 }
 
 /// The live changes `PATCH /v1/admin/sequences/{id}` accepts; `null` removes
 /// a limit, a missing field leaves it alone.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SequencePatch {
     #[serde(default, deserialize_with = "present")]
@@ -112,6 +119,7 @@ pub struct SequencePatch {
     #[serde(default, deserialize_with = "present")]
     pub max_participants: Option<Option<u64>>,
     #[serde(default, deserialize_with = "present_time")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub closes_at: Option<Option<i64>>,
 }
 
@@ -162,9 +170,12 @@ impl Experience {
             return Err(invalid("name", "must be 1 to 200 characters"));
         }
         if let Some(url) = &self.checkout_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
+            && !is_checkout_url(url)
         {
-            return Err(invalid("checkoutUrl", "must be an http(s) URL"));
+            return Err(invalid(
+                "checkoutUrl",
+                "must be an http(s) URL or a path starting with /",
+            ));
         }
         if self.sequences.is_empty() || self.sequences.len() > 16 {
             return Err(invalid("sequences", "must hold 1 to 16 sequences"));
@@ -220,6 +231,14 @@ impl Experience {
                 .min_by_key(|s| s.opens_at)
         })
     }
+}
+
+/// An absolute http(s) URL, or a path on the node itself (`/demo/checkout`).
+/// `//host` is refused: browsers read it as another host, not a path.
+fn is_checkout_url(url: &str) -> bool {
+    url.starts_with("https://")
+        || url.starts_with("http://")
+        || (url.starts_with('/') && !url.starts_with("//") && !url.contains('\\'))
 }
 
 impl Sequence {
@@ -334,6 +353,23 @@ mod tests {
         );
         let err = e.validate().unwrap_err();
         assert_eq!(err.field, "sequences[0].admitPerMinute");
+    }
+
+    #[test]
+    fn a_checkout_url_may_be_absolute_or_a_path_on_the_node() {
+        let with_url = |url: &str| {
+            parse(&format!(
+                r#"{{"name":"X","checkoutUrl":"{url}",
+                    "sequences":[{{"id":"a","name":"A","kind":"queue"}}]}}"#
+            ))
+        };
+        for good in ["https://shop.example/checkout", "/demo/checkout"] {
+            assert!(with_url(good).validate().is_ok(), "{good}");
+        }
+        for bad in ["//evil.example/checkout", "javascript:alert(1)", "checkout"] {
+            let err = with_url(bad).validate().unwrap_err();
+            assert_eq!(err.field, "checkoutUrl", "{bad}");
+        }
     }
 
     #[test]

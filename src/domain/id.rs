@@ -7,8 +7,11 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
+#[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9-]{0,63}$")]
 pub struct Id(String);
 
 #[derive(Debug, thiserror::Error)]

@@ -97,7 +97,7 @@ pub fn drawn_order<T: Clone>(seed: &[u8], sorted: &[T]) -> Vec<T> {
 }
 
 /// What `GET /v1/draws/{id}/proof` publishes, and `velvet verify-draw` reads.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Proof {
     pub draw_id: String,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::domain::clock::rfc3339;
 use crate::store::{DrawEntry, DrawEntryState};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ResultState {
     Pending,

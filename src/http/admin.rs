@@ -14,6 +14,16 @@ use crate::domain::clock::now_ms;
 use crate::domain::{Experience, Id, Kind, SequencePatch};
 use crate::store::StoredExperience;
 
+#[utoipa::path(put, path = "/v1/admin/experiences/{id}", tag = "admin",
+    params(("id" = String, Path, description = "experience id")),
+    request_body = Experience,
+    security(("admin" = [])),
+    responses(
+        (status = 200, body = crate::http::openapi::AdminExperienceView),
+        (status = 400, description = "invalid definition, naming the field", body = crate::http::openapi::ErrorBody),
+        (status = 401, description = "no key", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn put_experience(
     State(app): State<AppState>,
     _key: AdminKey,
@@ -43,6 +53,15 @@ pub async fn put_experience(
     show_experience(State(app), AdminKey, IdPath(id)).await
 }
 
+#[utoipa::path(get, path = "/v1/admin/experiences/{id}", tag = "admin",
+    params(("id" = String, Path, description = "experience id")),
+    security(("admin" = [])),
+    responses(
+        (status = 200, body = crate::http::openapi::AdminExperienceView),
+        (status = 401, description = "no key", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "no such experience", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn show_experience(
     State(app): State<AppState>,
     _key: AdminKey,
@@ -74,6 +93,15 @@ pub async fn show_experience(
     Ok(Json(body))
 }
 
+#[utoipa::path(post, path = "/v1/admin/sequences/{id}/pause", tag = "admin",
+    params(("id" = String, Path, description = "queue id")),
+    security(("admin" = [])),
+    responses(
+        (status = 200, body = crate::http::openapi::PausedBody),
+        (status = 401, description = "no key", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "no such sequence", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn pause(
     State(app): State<AppState>,
     _key: AdminKey,
@@ -82,6 +110,15 @@ pub async fn pause(
     set_paused(&app, &seq, true).await
 }
 
+#[utoipa::path(post, path = "/v1/admin/sequences/{id}/resume", tag = "admin",
+    params(("id" = String, Path, description = "queue id")),
+    security(("admin" = [])),
+    responses(
+        (status = 200, body = crate::http::openapi::PausedBody),
+        (status = 401, description = "no key", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "no such sequence", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn resume(
     State(app): State<AppState>,
     _key: AdminKey,
@@ -109,6 +146,17 @@ async fn set_paused(
     Ok(Json(json!({ "sequenceId": seq_id, "paused": paused })))
 }
 
+#[utoipa::path(patch, path = "/v1/admin/sequences/{id}", tag = "admin",
+    params(("id" = String, Path, description = "sequence id")),
+    request_body = SequencePatch,
+    security(("admin" = [])),
+    responses(
+        (status = 200, body = crate::domain::Sequence),
+        (status = 400, description = "invalid change, naming the field", body = crate::http::openapi::ErrorBody),
+        (status = 401, description = "no key", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "no such sequence", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn patch_sequence(
     State(app): State<AppState>,
     _key: AdminKey,
@@ -128,12 +176,22 @@ pub async fn patch_sequence(
     Ok(Json(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InventoryBody {
     remaining: Option<u64>,
 }
 
+#[utoipa::path(put, path = "/v1/admin/experiences/{id}/inventory", tag = "admin",
+    params(("id" = String, Path, description = "experience id")),
+    request_body = InventoryBody,
+    security(("admin" = [])),
+    responses(
+        (status = 200, body = crate::http::openapi::InventoryReply),
+        (status = 401, description = "no key", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "no such experience", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn put_inventory(
     State(app): State<AppState>,
     _key: AdminKey,
@@ -149,12 +207,22 @@ pub async fn put_inventory(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnnouncementBody {
     message: Option<String>,
 }
 
+#[utoipa::path(put, path = "/v1/admin/experiences/{id}/announcement", tag = "admin",
+    params(("id" = String, Path, description = "experience id")),
+    request_body = AnnouncementBody,
+    security(("admin" = [])),
+    responses(
+        (status = 200, body = crate::http::openapi::AnnouncementReply),
+        (status = 401, description = "no key", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "no such experience", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn put_announcement(
     State(app): State<AppState>,
     _key: AdminKey,

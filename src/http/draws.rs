@@ -16,7 +16,7 @@ use crate::draw::run::RunOutcome;
 use crate::store::{DrawEnterOutcome, DrawEnterRequest, Refusal, StoredExperience};
 use crate::tokens::SessionClaims;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DrawEntryBody {
     pub draw_id: Id,
@@ -35,6 +35,18 @@ fn find(app: &AppState, id: &Id) -> Result<(StoredExperience, Sequence), ApiErro
     Ok((StoredExperience::clone(stored), seq.clone()))
 }
 
+#[utoipa::path(post, path = "/v1/draws/{id}/enter", tag = "consumer",
+    params(("id" = String, Path, description = "draw id")),
+    security(("session" = [])),
+    responses(
+        (status = 200, body = DrawEntryBody),
+        (status = 401, description = "missing or bad session", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "account required", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "no such draw", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "not open, closed, full or already entered", body = crate::http::openapi::ErrorBody),
+        (status = 410, description = "sold out", body = crate::http::openapi::ErrorBody),
+        (status = 429, description = "rate limited", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn enter(
     State(app): State<AppState>,
     IdPath(id): IdPath,
@@ -84,6 +96,14 @@ pub async fn enter_draw(
     }
 }
 
+#[utoipa::path(get, path = "/v1/draws/{id}/result", tag = "consumer",
+    params(("id" = String, Path, description = "draw id")),
+    security(("session" = [])),
+    responses(
+        (status = 200, body = crate::http::openapi::DrawResultBody),
+        (status = 401, description = "missing or bad session", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "no such draw or not registered", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn result(
     State(app): State<AppState>,
     IdPath(id): IdPath,
@@ -108,6 +128,12 @@ pub async fn result(
     })))
 }
 
+#[utoipa::path(get, path = "/v1/draws/{id}/proof", tag = "consumer",
+    params(("id" = String, Path, description = "draw id")),
+    responses(
+        (status = 200, body = crate::draw::Proof),
+        (status = 404, description = "no such draw", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn proof(
     State(app): State<AppState>,
     IdPath(id): IdPath,
@@ -118,6 +144,16 @@ pub async fn proof(
     ))
 }
 
+#[utoipa::path(post, path = "/v1/admin/draws/{id}/run", tag = "admin",
+    params(("id" = String, Path, description = "draw id")),
+    security(("admin" = [])),
+    responses(
+        (status = 200, body = crate::http::openapi::DrawRunBody),
+        (status = 401, description = "no key", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "no such draw", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "not open yet", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn run(
     State(app): State<AppState>,
     _key: AdminKey,

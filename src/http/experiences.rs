@@ -31,6 +31,12 @@ pub fn describe(stored: &StoredExperience, now: i64) -> Value {
     body
 }
 
+#[utoipa::path(get, path = "/v1/experiences/{id}", tag = "consumer",
+    params(("id" = String, Path, description = "experience id")),
+    responses(
+        (status = 200, body = crate::http::openapi::ExperienceView),
+        (status = 404, description = "no such experience", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn show(
     State(app): State<AppState>,
     IdPath(id): IdPath,
@@ -43,7 +49,7 @@ pub async fn show(
     Ok(Json(describe(stored, now_ms())))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusBody {
     state: crate::domain::ExperienceState,
@@ -56,6 +62,12 @@ pub struct StatusBody {
 }
 
 /// Served from this node's cache, refreshed every second.
+#[utoipa::path(get, path = "/v1/experiences/{id}/status", tag = "consumer",
+    params(("id" = String, Path, description = "experience id")),
+    responses(
+        (status = 200, body = StatusBody),
+        (status = 404, description = "no such experience", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn status(
     State(app): State<AppState>,
     IdPath(id): IdPath,
@@ -96,7 +108,7 @@ pub async fn status(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExperienceEntryBody {
     sequence_id: Id,
@@ -105,13 +117,25 @@ pub struct ExperienceEntryBody {
     entry: EntryBody,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum EntryBody {
     Queue(QueueEntryBody),
     Draw(DrawEntryBody),
 }
 
+#[utoipa::path(post, path = "/v1/experiences/{id}/enter", tag = "consumer",
+    params(("id" = String, Path, description = "experience id")),
+    security(("session" = [])),
+    responses(
+        (status = 200, body = ExperienceEntryBody),
+        (status = 401, description = "missing or bad session", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "account required", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "no such experience", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "not open, closed, full or already entered", body = crate::http::openapi::ErrorBody),
+        (status = 410, description = "sold out", body = crate::http::openapi::ErrorBody),
+        (status = 429, description = "rate limited", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn enter(
     State(app): State<AppState>,
     IdPath(id): IdPath,

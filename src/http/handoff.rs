@@ -15,12 +15,14 @@ use crate::domain::{EntryState, Id, Kind};
 use crate::store::{DrawEntryState, RedeemOutcome};
 use crate::tokens::HandoffClaims;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
     token: String,
 }
 
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "merchant",
+    responses((status = 200, body = crate::http::openapi::Jwks)))]
 pub async fn jwks(State(app): State<AppState>) -> Json<Value> {
     Json(app.handoff.keys().jwks())
 }
@@ -33,6 +35,15 @@ fn subject(claims: &HandoffClaims) -> Result<(Id, Uuid), ApiError> {
 }
 
 /// Checks a token without using it up; says whether it was redeemed.
+#[utoipa::path(post, path = "/v1/handoff/verify", tag = "merchant",
+    request_body = TokenBody,
+    security(("merchant" = [])),
+    responses(
+        (status = 200, body = crate::http::openapi::VerifyBody),
+        (status = 400, description = "malformed body", body = crate::http::openapi::ErrorBody),
+        (status = 401, description = "invalid or expired token, or no key", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn verify(
     State(app): State<AppState>,
     _key: MerchantKey,
@@ -60,6 +71,16 @@ pub async fn verify(
 
 /// Uses a token up. Each redemption takes one unit of the experience's
 /// inventory, when it has one.
+#[utoipa::path(post, path = "/v1/handoff/redeem", tag = "merchant",
+    request_body = TokenBody,
+    security(("merchant" = [])),
+    responses(
+        (status = 200, body = crate::http::openapi::RedeemBody),
+        (status = 400, description = "malformed body", body = crate::http::openapi::ErrorBody),
+        (status = 401, description = "invalid, revoked or expired token, or no key", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "already redeemed", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn redeem(
     State(app): State<AppState>,
     _key: MerchantKey,

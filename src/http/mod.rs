@@ -8,6 +8,7 @@ pub mod experiences;
 pub mod extract;
 pub mod handoff;
 pub mod limits;
+pub mod openapi;
 pub mod ops;
 pub mod queues;
 pub mod sessions;
@@ -83,6 +84,7 @@ pub fn router(app: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
         .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
@@ -93,6 +95,8 @@ pub fn router(app: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(span_for))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(middleware::from_fn(track))
+        // Outside the load shedder, so a shop page can read even a 503.
+        .option_layer(crate::web::cors::layer(&limits.cors_origins))
         // Past the bound (one count for the whole node, hence Global), answer
         // 503 at once rather than queue.
         .layer(HandleErrorLayer::new(limits::overloaded))

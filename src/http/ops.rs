@@ -9,11 +9,18 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use crate::app::AppState;
 
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses((status = 200, body = crate::http::openapi::Health)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// Ready when the store answers and its keyspace is the version we know.
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses(
+        (status = 200, body = crate::http::openapi::Ready),
+        (status = 503, description = "store unreachable or keyspace not migrated", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     app.store.ping().await?;
     let version = app.store.schema_version().await?;
@@ -23,6 +30,8 @@ pub async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError
     Ok(Json(json!({ "status": "ready", "schemaVersion": version })))
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     let content_type = "text/plain; version=0.0.4; charset=utf-8";
     ([(header::CONTENT_TYPE, content_type)], app.metrics.render())

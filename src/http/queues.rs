@@ -14,6 +14,19 @@ use crate::domain::{Id, Kind};
 use crate::store::{EnterOutcome, EnterRequest, LeaveOutcome, Refusal};
 use crate::tokens::SessionClaims;
 
+#[utoipa::path(post, path = "/v1/queues/{id}/enter", tag = "consumer",
+    params(("id" = String, Path, description = "queue id")),
+    security(("session" = [])),
+    responses(
+        (status = 200, body = QueueEntryBody),
+        (status = 400, description = "bad id", body = crate::http::openapi::ErrorBody),
+        (status = 401, description = "missing or bad session", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "no such queue", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "closed or full", body = crate::http::openapi::ErrorBody),
+        (status = 410, description = "sold out", body = crate::http::openapi::ErrorBody),
+        (status = 429, description = "rate limited", body = crate::http::openapi::ErrorBody),
+        (status = 503, description = "store unavailable", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn enter(
     State(app): State<AppState>,
     IdPath(seq): IdPath,
@@ -61,6 +74,14 @@ pub async fn enter_queue(
     }
 }
 
+#[utoipa::path(get, path = "/v1/queues/{id}/position", tag = "consumer",
+    params(("id" = String, Path, description = "queue id")),
+    security(("session" = [])),
+    responses(
+        (status = 200, body = QueueEntryBody),
+        (status = 401, description = "missing or bad session", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "no such queue or no entry", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn position(
     State(app): State<AppState>,
     IdPath(seq_id): IdPath,
@@ -76,6 +97,14 @@ pub async fn position(
     Ok(Json(QueueEntryBody::new(&app, &seq_id, &entry)))
 }
 
+#[utoipa::path(delete, path = "/v1/queues/{id}/entry", tag = "consumer",
+    params(("id" = String, Path, description = "queue id")),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "left the line (or gave up an admission)"),
+        (status = 401, description = "missing or bad session", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "no such queue or no entry", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn leave(
     State(app): State<AppState>,
     IdPath(seq_id): IdPath,

@@ -11,13 +11,13 @@ use super::extract::OptionalJson;
 use crate::app::AppState;
 use crate::domain::clock::{now_ms, rfc3339};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSession {
     assertion: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionBody {
     consumer_id: String,
@@ -27,6 +27,14 @@ pub struct SessionBody {
     external_id: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/sessions", tag = "consumer",
+    request_body(content = Option<NewSession>, description = "optional shop assertion"),
+    responses(
+        (status = 201, body = SessionBody),
+        (status = 400, description = "malformed body", body = crate::http::openapi::ErrorBody),
+        (status = 401, description = "forged or expired assertion", body = crate::http::openapi::ErrorBody),
+        (status = 429, description = "rate limited", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn create(
     State(app): State<AppState>,
     OptionalJson(body): OptionalJson<NewSession>,

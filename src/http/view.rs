@@ -24,7 +24,7 @@ pub fn at(mut entry: Entry, now: i64, opens_at: i64) -> Entry {
     entry
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueEntryBody {
     pub queue_id: Id,

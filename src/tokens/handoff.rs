@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{HandoffKeys, TokenError};
 use crate::domain::{Grant, Id, Kind};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HandoffClaims {
     pub iss: String,

@@ -69,7 +69,12 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server on PATH (tests/run.sh installs it)");
-        let server = Self { child, port, dir, aof };
+        let server = Self {
+            child,
+            port,
+            dir,
+            aof,
+        };
         server.wait_ready();
         server
     }
@@ -77,7 +82,9 @@ impl RedisServer {
     /// A clean shutdown (SIGTERM, so the AOF is written out) and a start
     /// again on the same port and directory after `down`.
     pub fn restart_after(&mut self, down: Duration) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
         std::thread::sleep(down);
         let again = Self::spawn(self.port, self.dir.clone(), self.aof);
@@ -168,7 +175,12 @@ impl RedisCluster {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("redis-server on PATH");
-            let server = RedisServer { child, port, dir, aof: false };
+            let server = RedisServer {
+                child,
+                port,
+                dir,
+                aof: false,
+            };
             server.wait_ready();
             servers.push(server);
         }
