@@ -30,16 +30,16 @@ impl Doc {
             }
         }
         for key in ["oneOf", "anyOf"] {
-            if let Some(options) = schema[key].as_array() {
-                if !options.iter().any(|s| self.check(value, s, at).is_ok()) {
-                    return Err(format!("{at}: {value} matches none of {key}"));
-                }
+            if let Some(options) = schema[key].as_array()
+                && !options.iter().any(|s| self.check(value, s, at).is_ok())
+            {
+                return Err(format!("{at}: {value} matches none of {key}"));
             }
         }
-        if let Some(options) = schema["enum"].as_array() {
-            if !options.contains(value) {
-                return Err(format!("{at}: {value} not in {options:?}"));
-            }
+        if let Some(options) = schema["enum"].as_array()
+            && !options.contains(value)
+        {
+            return Err(format!("{at}: {value} not in {options:?}"));
         }
         let types: Vec<&str> = match &schema["type"] {
             Value::String(t) => vec![t.as_str()],
