@@ -94,6 +94,18 @@ impl Catalog {
             metrics::gauge!("velvet_queue_capacity", "queue" => label).set(capacity);
             fresh.insert(seq.id.clone(), stats);
         }
+        // Counters exist from the start, so that rate() and increase() over
+        // them see each node's first event rather than dropping it.
+        for (_, seq) in snapshot.queues().chain(snapshot.draws()) {
+            let label = seq.id.to_string();
+            metrics::counter!("velvet_handoff_issued_total", "sequence" => label.clone())
+                .increment(0);
+            metrics::counter!("velvet_handoff_redeemed_total", "sequence" => label.clone())
+                .increment(0);
+            if seq.kind == Kind::Queue {
+                metrics::counter!("velvet_queue_admitted_total", "queue" => label).increment(0);
+            }
+        }
         *self.stats.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         *self
             .stats_read_at

@@ -32,6 +32,8 @@ pub fn install() -> PrometheusHandle {
                 Err(_) => PrometheusBuilder::new().build_recorder().handle(),
             };
             describe();
+            metrics::gauge!("velvet_ws_connections").set(0.0);
+            metrics::counter!("velvet_store_errors_total").increment(0);
             spawn_upkeep(handle.clone());
             handle
         })
