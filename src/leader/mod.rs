@@ -241,6 +241,8 @@ impl Leader {
             }
             Ok(None) => {
                 self.step_down(seq, "lease held by another node");
+                // Followers report 0 too, so "no node leads" is visible.
+                metrics::gauge!("velvet_leader", "sequence" => seq.to_string()).set(0.0);
                 false
             }
             Err(e) => {
