@@ -103,7 +103,8 @@ impl Catalog {
             metrics::counter!("velvet_handoff_redeemed_total", "sequence" => label.clone())
                 .increment(0);
             if seq.kind == Kind::Queue {
-                metrics::counter!("velvet_queue_admitted_total", "queue" => label).increment(0);
+                metrics::counter!("velvet_queue_admitted_total", "queue" => label)
+                    .increment(0);
             }
         }
         *self.stats.write().unwrap_or_else(|e| e.into_inner()) = fresh;
