@@ -325,6 +325,19 @@ fn redeem_outcome(reply: &str) -> RedeemOutcome {
     }
 }
 
+/// Grants as the scripts take them: consumer, jti, expiry, token, ….
+fn grant_args(call: &mut redis::ScriptInvocation<'_>, grants: &[(Uuid, Grant)]) {
+    for (consumer, grant) in grants {
+        call.arg(consumer.to_string()).arg(&grant.jti);
+        call.arg(grant.expires_at).arg(&grant.token);
+    }
+}
+
+/// A fenced script answers -1 when the writer's fence is no longer current.
+fn fenced(recorded: i64) -> StoreResult<u64> {
+    u64::try_from(recorded).map_err(|_| StoreError::StaleFence)
+}
+
 /// `consumer, external id ('' = none), …` as pairs.
 fn pairs(flat: &[String]) -> StoreResult<Vec<(Uuid, Option<String>)>> {
     flat.chunks(2)
@@ -561,15 +574,8 @@ impl Store for RedisStore {
         call.key(key(tag, "entries")).key(key(tag, "active"));
         call.key(key(tag, "window")).key(key(tag, "stats"));
         call.arg(fence).arg(now).arg(CHANNEL).arg(tag);
-        for (consumer, grant) in grants {
-            call.arg(consumer.to_string()).arg(&grant.jti);
-            call.arg(grant.expires_at).arg(&grant.token);
-        }
-        let recorded: i64 = self.timed(call.invoke_async(&mut conn)).await?;
-        if recorded < 0 {
-            return Err(StoreError::StaleFence);
-        }
-        Ok(recorded as u64)
+        grant_args(&mut call, grants);
+        fenced(self.timed(call.invoke_async(&mut conn)).await?)
     }
 
     async fn redeem(
@@ -731,10 +737,7 @@ impl Store for RedisStore {
         for consumer in order {
             call.arg(consumer.to_string());
         }
-        for (consumer, grant) in grants {
-            call.arg(consumer.to_string()).arg(&grant.jti);
-            call.arg(grant.expires_at).arg(&grant.token);
-        }
+        grant_args(&mut call, grants);
         let written: i64 = self.timed(call.invoke_async(&mut conn)).await?;
         Ok(written == 1)
     }
@@ -831,15 +834,8 @@ impl Store for RedisStore {
         call.key(key(tag, "entrants")).key(key(tag, "order"));
         call.key(key(tag, "active")).key(key(tag, "stats"));
         call.arg(fence).arg(now).arg(CHANNEL).arg(tag);
-        for (consumer, grant) in grants {
-            call.arg(consumer.to_string()).arg(&grant.jti);
-            call.arg(grant.expires_at).arg(&grant.token);
-        }
-        let recorded: i64 = self.timed(call.invoke_async(&mut conn)).await?;
-        if recorded < 0 {
-            return Err(StoreError::StaleFence);
-        }
-        Ok(recorded as u64)
+        grant_args(&mut call, grants);
+        fenced(self.timed(call.invoke_async(&mut conn)).await?)
     }
 
     async fn draw_redeem(
