@@ -71,6 +71,9 @@ pub struct ServerSettings {
     /// Header carrying the client address when behind a trusted proxy
     /// (e.g. `x-real-ip`); empty means the socket's peer address.
     pub client_ip_header: String,
+    /// Shop origins (`https://shop.example`) whose pages may call the API
+    /// from the browser; empty means no cross-origin calls.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -148,6 +151,7 @@ impl Default for ServerSettings {
             client_rate_per_second: 5,
             client_burst: 20,
             client_ip_header: String::new(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -235,6 +239,7 @@ impl Settings {
             .separator("__")
             .list_separator(",")
             .with_list_parse_key("tokens.previous_public_key_files")
+            .with_list_parse_key("server.cors_origins")
             .try_parsing(true);
         let settings: Settings = builder.add_source(env).build()?.try_deserialize()?;
         settings.validate()?;
@@ -283,6 +288,12 @@ impl Settings {
         if self.server.body_limit_bytes < 256 {
             return Err(invalid("server.body_limit_bytes", "must be at least 256"));
         }
+        if let Some(bad) = self.server.cors_origins.iter().find(|o| !is_origin(o)) {
+            return Err(ConfigError::Invalid {
+                key: "server.cors_origins",
+                reason: format!("`{bad}` is not an origin like https://shop.example"),
+            });
+        }
         for (key, url) in [
             ("redis.url", self.redis.url.expose()),
             ("redis.cluster_nodes", self.redis.cluster_nodes.expose()),
@@ -305,5 +316,41 @@ impl Settings {
         s.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         s.experiences.file = String::new();
         s
+    }
+}
+
+/// `scheme://host[:port]` and nothing after, lowercase: what a browser
+/// sends in `Origin`, so a listed origin that could never match is refused.
+fn is_origin(text: &str) -> bool {
+    let Some((scheme, host)) = text.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !host.is_empty()
+        && host.is_ascii()
+        && host == host.to_ascii_lowercase()
+        && !host.contains(['/', '?', '#', '@', ' ', '*'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cors_origins_must_be_bare_origins() {
+        assert!(is_origin("https://shop.example"));
+        assert!(is_origin("http://127.0.0.1:3000"));
+        for bad in [
+            "*",
+            "https://shop.example/",
+            "shop.example",
+            "https://Shop.example",
+        ] {
+            assert!(!is_origin(bad), "{bad}");
+        }
+        let mut settings = Settings::for_tests();
+        settings.server.cors_origins = vec!["https://shop.example/checkout".into()];
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(err.contains("server.cors_origins"), "{err}");
     }
 }

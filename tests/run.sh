@@ -26,15 +26,30 @@ as_root() {
 }
 
 step "Checking test dependencies"
-if command -v redis-server >/dev/null 2>&1; then
-    echo "redis-server: $(command -v redis-server)"
-else
-    echo "redis-server not found: installing it from Debian packages"
+# Command on PATH, and the Debian package that provides it. Chromium, Node.js
+# and npm serve the browser tests (tests/browser.rs, tests/browser/).
+missing=()
+for need in redis-server:redis-server chromium:chromium node:nodejs npm:npm; do
+    if command -v "${need%%:*}" >/dev/null 2>&1; then
+        echo "${need%%:*}: $(command -v "${need%%:*}")"
+    else
+        missing+=("${need#*:}")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "not found: installing ${missing[*]} from Debian packages"
     export DEBIAN_FRONTEND=noninteractive
     as_root apt-get update
-    as_root apt-get install -y --no-install-recommends redis-server
+    as_root apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 redis-server --version
+chromium --version 2>/dev/null  # its wrapper script warns on stderr
+echo "node $(node --version), npm $(npm --version)"
+
+# The browser suite's one npm package (playwright-core), exactly as locked.
+# It drives the Chromium above: no browser is downloaded.
+step "Browser test packages: npm ci in tests/browser"
+(cd tests/browser && npm ci --no-audit --no-fund)
 
 # rustfmt and clippy are rustup components that a minimal toolchain may lack.
 if command -v rustup >/dev/null 2>&1; then

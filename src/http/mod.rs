@@ -95,6 +95,8 @@ pub fn router(app: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(span_for))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(middleware::from_fn(track))
+        // Outside the load shedder, so a shop page can read even a 503.
+        .option_layer(crate::web::cors::layer(&limits.cors_origins))
         // Past the bound (one count for the whole node, hence Global), answer
         // 503 at once rather than queue.
         .layer(HandleErrorLayer::new(limits::overloaded))

@@ -159,7 +159,15 @@ export interface ExperienceUpdated {
   announcement: string | null;
 }
 
-export type ConnectionState = 'idle' | 'connecting' | 'live' | 'polling' | 'closed';
+/** `live`: WebSocket; `polling`: socket down, HTTP answers; `offline`:
+ * neither answers yet, the client keeps trying. */
+export type ConnectionState =
+  | 'idle'
+  | 'connecting'
+  | 'live'
+  | 'polling'
+  | 'offline'
+  | 'closed';
 
 export interface VelvetEvents {
   'queue:position-updated': PositionUpdated;

@@ -62,6 +62,9 @@ export class Velvet {
     this.options = { ...DEFAULTS, ...options };
     this._fetch = this.options.fetch || globalThis.fetch.bind(globalThis);
     this._storage = pickStorage(this.options.storage);
+    // A given storage (tests, apps) is the only store; else IndexedDB too.
+    this._shared = this.options.storage ? null : sharedStore();
+    this._refused = new Set();
     this._storageKey = `velvet.session.v1 ${this.baseUrl}`;
     this._handlers = new Map();
     this._seen = new Map();
@@ -125,7 +128,10 @@ export class Velvet {
     this._emit(event, payload);
   }
 
-  /** `idle`, `connecting`, `live` (WebSocket), `polling`, or `closed`. */
+  /**
+   * `idle`, `connecting`, `live` (WebSocket), `polling` (socket down, HTTP
+   * answers), `offline` (neither answers; still trying), or `closed`.
+   */
   get connection() {
     return this._connection;
   }
@@ -158,16 +164,22 @@ export class Velvet {
 
   async _createSession() {
     const create = async () => {
-      // Another tab may have created one while this one waited for the lock.
-      const again = this._readStored();
-      if (again) return again;
+      // Another tab may have created one while this one waited for the
+      // lock. IndexedDB decides: a localStorage write reaches other tabs'
+      // processes late, so two tabs opened together could miss each other.
+      const again = (await this._readShared()) || this._readStored();
+      if (again) {
+        this._writeStored(again);
+        return again;
+      }
       const assertion = await resolve(this.options.assertion);
       const body = assertion ? { assertion } : undefined;
       const session = await this._request('POST', '/v1/sessions', { body });
+      await this._writeShared(session);
       this._writeStored(session);
       return session;
     };
-    // Web Locks make tabs opened at the same moment agree on one session.
+    // Web Locks let one tab at a time look for a session and make one.
     const locks = globalThis.navigator?.locks;
     const session = locks
       ? await locks.request(this._storageKey, create)
@@ -176,13 +188,35 @@ export class Velvet {
     return session;
   }
 
+  _usable(session) {
+    return session?.sessionToken
+      && !this._refused.has(session.sessionToken)
+      && !expiresSoon(session)
+      ? session
+      : null;
+  }
+
   _readStored() {
     try {
-      const text = this._storage.getItem(this._storageKey);
-      const session = text && JSON.parse(text);
-      return session?.sessionToken && !expiresSoon(session) ? session : null;
+      return this._usable(JSON.parse(this._storage.getItem(this._storageKey)));
     } catch {
       return null;
+    }
+  }
+
+  async _readShared() {
+    try {
+      return this._usable(await this._shared?.get(this._storageKey));
+    } catch {
+      return null;
+    }
+  }
+
+  async _writeShared(session) {
+    try {
+      await this._shared?.set(this._storageKey, session);
+    } catch {
+      // IndexedDB refused (some private modes): localStorage still holds it.
     }
   }
 
@@ -196,6 +230,7 @@ export class Velvet {
 
   /** Drops a refused session, unless another tab has replaced it already. */
   _dropSession(token) {
+    if (token) this._refused.add(token);
     if (this._session?.sessionToken === token) this._session = null;
     try {
       const stored = JSON.parse(this._storage.getItem(this._storageKey) || 'null');
@@ -425,7 +460,7 @@ export class Velvet {
       return this._socketDown();
     }
     this._ws = ws;
-    if (this._connection !== 'polling') this._setConnection('connecting');
+    if (!this._degraded()) this._setConnection('connecting');
     this._wire(ws, session.sessionToken);
     return undefined;
   }
@@ -486,8 +521,12 @@ export class Velvet {
 
   // === HTTP polling, while the socket is down ===
 
+  _degraded() {
+    return this._connection === 'polling' || this._connection === 'offline';
+  }
+
   _startPolling() {
-    this._setConnection('polling');
+    if (this._connection !== 'offline') this._setConnection('polling');
     if (this._pollTimer || this._polling) return;
     this._schedulePoll(0);
   }
@@ -507,15 +546,16 @@ export class Velvet {
     let waitMs = this.options.pollIntervalMs * (0.8 + Math.random() * 0.4);
     try {
       await this._pollOnce();
+      if (this._connection === 'offline') this._setConnection('polling');
     } catch (error) {
       const asked = error.retryAfterSeconds;
       if (asked != null) waitMs = Math.max(waitMs, asked * 1000);
-      if (error.retryable) this._emit('retry', { error, attempt: 1, delayMs: waitMs });
-      else this._emit('error', error);
+      if (!error.retryable) this._emit('error', error);
+      else if (this._connection === 'polling') this._setConnection('offline');
     } finally {
       this._polling = false;
     }
-    if (this._connection === 'polling' && !this._closed) this._schedulePoll(waitMs);
+    if (this._degraded() && !this._closed) this._schedulePoll(waitMs);
   }
 
   async _pollOnce() {
@@ -634,6 +674,39 @@ async function errorOf(res) {
     : `HTTP_${res.status}`);
   const message = body?.error?.message || res.statusText;
   return new VelvetError(code, message, res.status, retryAfterOf(res, body));
+}
+
+/**
+ * A one-table IndexedDB store, or null where there is none. Its
+ * transactions are seen by every tab of the origin as soon as they
+ * complete, which localStorage does not promise across processes.
+ */
+function sharedStore() {
+  const idb = globalThis.indexedDB;
+  if (!idb) return null;
+  let opened;
+  const db = () => {
+    opened ??= new Promise((done, fail) => {
+      const req = idb.open('velvet', 1);
+      req.onupgradeneeded = () => req.result.createObjectStore('kv');
+      req.onsuccess = () => done(req.result);
+      req.onerror = () => fail(req.error);
+    });
+    return opened;
+  };
+  const run = async (mode, op) => {
+    const tx = (await db()).transaction('kv', mode);
+    const req = op(tx.objectStore('kv'));
+    return new Promise((done, fail) => {
+      tx.oncomplete = () => done(req.result);
+      tx.onerror = () => fail(tx.error);
+      tx.onabort = () => fail(tx.error);
+    });
+  };
+  return {
+    get: (key) => run('readonly', (store) => store.get(key)),
+    set: (key, value) => run('readwrite', (store) => store.put(value, key)),
+  };
 }
 
 /** localStorage when usable; memory otherwise (private modes, sandboxes). */
