@@ -148,8 +148,8 @@ impl Default for ServerSettings {
             request_timeout_ms: 10_000,
             shutdown_grace_ms: 5_000,
             max_concurrent_requests: 2_048,
-            client_rate_per_second: 5,
-            client_burst: 20,
+            client_rate_per_second: 20,
+            client_burst: 100,
             client_ip_header: String::new(),
             cors_origins: Vec::new(),
         }

@@ -29,6 +29,7 @@ pub enum ServerMessage {
         is_winner: bool,
         state: crate::draw::result::ResultState,
         handoff_token: Option<String>,
+        expires_at: Option<String>,
     },
     #[serde(rename = "experience:updated", rename_all = "camelCase")]
     Experience {
@@ -63,6 +64,7 @@ impl ServerMessage {
             is_winner: result.is_winner,
             state: result.state,
             handoff_token: result.handoff_token.clone(),
+            expires_at: result.expires_at.clone(),
         }
     }
 
@@ -72,6 +74,7 @@ impl ServerMessage {
             is_winner: true,
             state: crate::draw::result::ResultState::Won,
             handoff_token: Some(note.k.clone()),
+            expires_at: Some(rfc3339(note.x)),
         }
     }
 
