@@ -16,6 +16,7 @@ pub mod domain;
 pub mod draw;
 pub mod http;
 pub mod leader;
+pub mod loadtest;
 pub mod metrics;
 pub mod migrations;
 pub mod store;

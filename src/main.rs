@@ -15,6 +15,7 @@ const EXIT_OSERR: u8 = 71;
 const USAGE: &str = "usage:
   velvet [serve]               run a node
   velvet verify-draw FILE      recompute a draw from its saved proof (JSON)
+  velvet loadtest [FLAGS]      drive a node with the shape of a launch (--help)
 
 Settings: config/default.toml, then config/$VELVET_ENV.toml, then
 VELVET__SECTION__KEY environment variables.";
@@ -65,6 +66,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some("loadtest") => velvet::loadtest::main(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -43,6 +43,10 @@ struct Lease {
 #[derive(Default)]
 struct Queue {
     line: BTreeSet<(u64, Uuid)>,
+    /// The same keys as `line`, counted: a place in line is read on every
+    /// enter and position request, and counting `line` up to the entry
+    /// costs as much as the line is long, under the store's one lock.
+    ranks: RankIndex,
     entries: HashMap<Uuid, Record>,
     tickets: u64,
     /// Expiry of each outstanding token, by consumer.
@@ -143,7 +147,19 @@ impl MemoryStore {
 
 impl Queue {
     fn rank(&self, score: u64, consumer: Uuid) -> u64 {
-        self.line.range(..(score, consumer)).count() as u64
+        self.ranks.count_below((score, consumer))
+    }
+
+    fn join_line(&mut self, key: Key) {
+        if self.line.insert(key) {
+            self.ranks.insert(key);
+        }
+    }
+
+    fn quit_line(&mut self, key: Key) {
+        if self.line.remove(&key) {
+            self.ranks.remove(key);
+        }
     }
 
     fn view(&self, consumer: Uuid, rec: &Record) -> Entry {
@@ -297,7 +313,7 @@ impl Store for MemoryStore {
             entered_at: req.now,
             grant: None,
         };
-        queue.line.insert((score, req.consumer_id));
+        queue.join_line((score, req.consumer_id));
         let entry = queue.view(req.consumer_id, &rec);
         queue.entries.insert(req.consumer_id, rec);
         let event = Event::Entered {
@@ -339,7 +355,7 @@ impl Store for MemoryStore {
         match rec.state {
             EntryState::Waiting => {
                 let score = rec.score;
-                queue.line.remove(&(score, consumer));
+                queue.quit_line((score, consumer));
                 queue.entries.remove(&consumer);
                 queue.version += 1;
                 let event = Event::Left {
@@ -401,10 +417,11 @@ impl Store for MemoryStore {
             if rec.state != EntryState::Waiting {
                 continue;
             }
-            queue.line.remove(&(rec.score, *consumer));
+            let key = (rec.score, *consumer);
             rec.state = EntryState::Admitted;
             rec.grant = Some(grant.clone());
             queue.active.insert(*consumer, grant.expires_at);
+            queue.quit_line(key);
             notes.push(GrantNote {
                 c: *consumer,
                 k: grant.token.clone(),
@@ -741,5 +758,224 @@ impl Store for MemoryStore {
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
+    }
+}
+
+/// A place in line: score, then consumer id for equal scores.
+type Key = (u64, Uuid);
+
+const NIL: u32 = u32::MAX;
+
+/// An order-statistic set of line keys: a treap (a binary search tree kept
+/// balanced, in expectation, by random heap priorities) whose nodes count
+/// their subtree, so the number of keys below any key is one walk from the
+/// root, O(log n), instead of a scan. Nodes live in one vector, linked by
+/// index, so there is no unsafe code and no allocation per node.
+///
+/// Priorities come from a counter through a mixing function rather than
+/// from the keys, so ids handed out in order cannot unbalance the tree.
+struct RankIndex {
+    nodes: Vec<RankNode>,
+    free: Vec<u32>,
+    root: u32,
+    drawn: u64,
+}
+
+struct RankNode {
+    key: Key,
+    priority: u64,
+    size: u32,
+    left: u32,
+    right: u32,
+}
+
+impl Default for RankIndex {
+    fn default() -> Self {
+        Self {
+            nodes: Vec::new(),
+            free: Vec::new(),
+            root: NIL,
+            drawn: 0,
+        }
+    }
+}
+
+impl RankIndex {
+    fn size(&self, node: u32) -> u32 {
+        if node == NIL {
+            0
+        } else {
+            self.nodes[node as usize].size
+        }
+    }
+
+    fn node(&mut self, node: u32) -> &mut RankNode {
+        &mut self.nodes[node as usize]
+    }
+
+    fn resize(&mut self, node: u32) {
+        let n = &self.nodes[node as usize];
+        let size = 1 + self.size(n.left) + self.size(n.right);
+        self.node(node).size = size;
+    }
+
+    /// Keys strictly below `key`.
+    fn count_below(&self, key: Key) -> u64 {
+        let (mut node, mut below) = (self.root, 0u64);
+        while node != NIL {
+            let n = &self.nodes[node as usize];
+            if n.key < key {
+                below += u64::from(self.size(n.left)) + 1;
+                node = n.right;
+            } else {
+                node = n.left;
+            }
+        }
+        below
+    }
+
+    /// Adds a key that is not in the set yet (the caller's `line` says so).
+    fn insert(&mut self, key: Key) {
+        self.drawn += 1;
+        let node = RankNode {
+            key,
+            priority: mix(self.drawn),
+            size: 1,
+            left: NIL,
+            right: NIL,
+        };
+        let index = match self.free.pop() {
+            Some(i) => {
+                self.nodes[i as usize] = node;
+                i
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as u32
+            }
+        };
+        let (below, above) = self.split(self.root, key);
+        let joined = self.merge(below, index);
+        self.root = self.merge(joined, above);
+    }
+
+    /// Removes a key that is in the set (the caller's `line` says so).
+    fn remove(&mut self, key: Key) {
+        let root = self.root;
+        self.root = self.remove_from(root, key);
+        if self.root == NIL {
+            // The line emptied: give the arena back rather than keep the
+            // peak size of a past launch.
+            self.nodes = Vec::new();
+            self.free = Vec::new();
+        }
+    }
+
+    fn remove_from(&mut self, node: u32, key: Key) -> u32 {
+        if node == NIL {
+            return NIL;
+        }
+        let n = &self.nodes[node as usize];
+        let (left, right) = (n.left, n.right);
+        match key.cmp(&n.key) {
+            std::cmp::Ordering::Equal => {
+                self.free.push(node);
+                self.merge(left, right)
+            }
+            std::cmp::Ordering::Less => {
+                let left = self.remove_from(left, key);
+                self.node(node).left = left;
+                self.resize(node);
+                node
+            }
+            std::cmp::Ordering::Greater => {
+                let right = self.remove_from(right, key);
+                self.node(node).right = right;
+                self.resize(node);
+                node
+            }
+        }
+    }
+
+    /// Splits a subtree into the keys below `key` and the rest.
+    fn split(&mut self, node: u32, key: Key) -> (u32, u32) {
+        if node == NIL {
+            return (NIL, NIL);
+        }
+        if self.nodes[node as usize].key < key {
+            let (below, above) = self.split(self.nodes[node as usize].right, key);
+            self.node(node).right = below;
+            self.resize(node);
+            (node, above)
+        } else {
+            let (below, above) = self.split(self.nodes[node as usize].left, key);
+            self.node(node).left = above;
+            self.resize(node);
+            (below, node)
+        }
+    }
+
+    /// Joins two subtrees whose keys are all below, then all above.
+    fn merge(&mut self, low: u32, high: u32) -> u32 {
+        if low == NIL {
+            return high;
+        }
+        if high == NIL {
+            return low;
+        }
+        if self.nodes[low as usize].priority > self.nodes[high as usize].priority {
+            let right = self.merge(self.nodes[low as usize].right, high);
+            self.node(low).right = right;
+            self.resize(low);
+            low
+        } else {
+            let left = self.merge(low, self.nodes[high as usize].left);
+            self.node(high).left = left;
+            self.resize(high);
+            high
+        }
+    }
+}
+
+/// SplitMix64's finaliser: consecutive counters give unrelated priorities.
+fn mix(n: u64) -> u64 {
+    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Against the plain count it replaces, through inserts and removals
+    /// that empty the line and fill it again, with tied scores.
+    #[test]
+    fn rank_index_counts_like_the_ordered_set() {
+        let mut index = RankIndex::default();
+        let mut set = BTreeSet::new();
+        for round in 0..3u64 {
+            for n in 0..2_000u64 {
+                let key = ((mix(n + round) % 500), Uuid::from_u128(u128::from(n)));
+                if set.insert(key) {
+                    index.insert(key);
+                }
+                if n % 3 == 0 {
+                    let gone = (mix(n * 7) % 500, Uuid::from_u128(u128::from(n / 2)));
+                    if set.remove(&gone) {
+                        index.remove(gone);
+                    }
+                }
+            }
+            for probe in (0..600u64).map(|s| (s, Uuid::from_u128(u128::from(s * 3)))) {
+                let expected = set.range(..probe).count() as u64;
+                assert_eq!(index.count_below(probe), expected);
+            }
+            for key in std::mem::take(&mut set) {
+                index.remove(key);
+            }
+            assert_eq!(index.root, NIL);
+        }
     }
 }
