@@ -289,3 +289,49 @@ async fn selling_out_keeps_the_line_and_a_restock_admits_it_in_order() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn never_more_tokens_out_than_stock_and_no_redeem_once_sold_out() {
+    use reqwest::Method as M;
+    let node = TestNode::start(Backend::Memory).await;
+    node.define("few", json!({ "name": "Few", "inventory": 2, "sequences": [{
+        "id": "few-q", "name": "Q", "kind": "queue", "admitPerMinute": 6000, "maxActive": 10 }] })).await;
+    let people = join_all((0..5).map(|_| node.session())).await;
+    for p in &people {
+        node.enter(p, "few-q").await;
+    }
+    let first = node.wait_admitted(&people[0], "few-q").await;
+    let second = node.wait_admitted(&people[1], "few-q").await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        admitted_total(&node, "few", "few-q").await,
+        2,
+        "only as many out as stock"
+    );
+
+    assert_eq!(node.merchant("redeem", &first).await.0, 200);
+    admin(
+        &node,
+        M::PUT,
+        "/v1/admin/experiences/few/inventory",
+        Some(json!({ "remaining": 0 })),
+    )
+    .await;
+    let (status, body) = node.merchant("redeem", &second).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (410, Some("SOLD_OUT"))
+    );
+    admin(
+        &node,
+        M::PUT,
+        "/v1/admin/experiences/few/inventory",
+        Some(json!({ "remaining": 1 })),
+    )
+    .await;
+    assert_eq!(
+        node.merchant("redeem", &second).await.0,
+        200,
+        "the token survived the sell-out"
+    );
+}

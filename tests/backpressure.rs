@@ -56,3 +56,34 @@ async fn a_socket_that_stops_answering_pings_is_closed() {
     assert!(closed, "the silent socket was dropped");
     drop(ws);
 }
+
+#[tokio::test]
+async fn connecting_to_a_node_with_many_experiences_sends_only_ones_own() {
+    let node = TestNode::with_settings(test_settings(), None).await;
+    for i in 0..45 {
+        node.define_queue(&format!("many{i}"), serde_json::json!({ "paused": true }))
+            .await;
+    }
+    let me = node.session().await;
+    node.enter(&me, "many7-q").await;
+    let mut ws = node.ws(&me).await;
+    let mut seen = Vec::new();
+    while let Ok(Some(message)) =
+        tokio::time::timeout(Duration::from_millis(500), ws.next_json()).await
+    {
+        seen.push(message);
+    }
+    let experiences: Vec<_> = seen
+        .iter()
+        .filter(|m| m["type"] == "experience:updated")
+        .collect();
+    assert_eq!(experiences.len(), 1, "{seen:?}");
+    assert_eq!(experiences[0]["experienceId"], "many7");
+    assert!(seen.iter().any(|m| m["type"] == "queue:position-updated"));
+    // Still connected: it answers a ping.
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    ws.socket.send(Message::Ping(vec![1].into())).await.unwrap();
+    let pong = tokio::time::timeout(Duration::from_secs(5), ws.socket.next()).await;
+    assert!(matches!(pong, Ok(Some(Ok(Message::Pong(_))))), "{pong:?}");
+}

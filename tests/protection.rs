@@ -81,16 +81,31 @@ async fn a_node_past_its_bound_sheds_requests_with_503() {
     slow.write_all(head.as_bytes()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let res = node.http.get(node.url("/healthz")).send().await.unwrap();
+    let res = node
+        .http
+        .get(node.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 503);
     assert_eq!(res.headers().get("retry-after").unwrap(), "1");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE");
+    // A busy node is not a dead one: liveness and readiness still answer.
+    for probe in ["/healthz", "/readyz", "/metrics"] {
+        let res = node.http.get(node.url(probe)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{probe} under load");
+    }
 
     drop(slow);
     let mut served = false;
     for _ in 0..50 {
-        let res = node.http.get(node.url("/healthz")).send().await.unwrap();
+        let res = node
+            .http
+            .get(node.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap();
         if res.status() == 200 {
             served = true;
             break;
@@ -98,4 +113,45 @@ async fn a_node_past_its_bound_sheds_requests_with_503() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(served, "the node recovers once the slot is free");
+}
+
+#[tokio::test]
+async fn a_body_declared_too_large_is_refused_at_once() {
+    use tokio::io::AsyncReadExt;
+    let node = TestNode::with_settings(test_settings(), None).await;
+    let mut socket = tokio::net::TcpStream::connect(node.addr).await.unwrap();
+    let head = "POST /v1/sessions HTTP/1.1\r\nHost: velvet\r\n\
+                Content-Type: application/json\r\nContent-Length: 99999999\r\n\r\n{";
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut reply = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(2), socket.read(&mut reply))
+        .await
+        .expect("an answer without waiting for the body")
+        .unwrap();
+    let text = String::from_utf8_lossy(&reply[..n]);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(text.contains("PAYLOAD_TOO_LARGE"), "{text}");
+}
+
+#[tokio::test]
+async fn an_overlong_request_id_is_replaced_and_a_short_one_kept() {
+    let node = TestNode::with_settings(test_settings(), None).await;
+    let long = "x".repeat(5_000);
+    let res = node
+        .http
+        .get(node.url("/healthz"))
+        .header("x-request-id", &long);
+    let echoed = res.send().await.unwrap().headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(echoed.len() <= 128 && echoed != long, "{}", echoed.len());
+    let res = node
+        .http
+        .get(node.url("/healthz"))
+        .header("x-request-id", "abc-123");
+    assert_eq!(
+        res.send().await.unwrap().headers()["x-request-id"],
+        "abc-123"
+    );
 }

@@ -166,7 +166,7 @@ impl Experience {
 
     /// Checks every rule and fills defaults, so stored definitions are whole.
     pub fn validate(&mut self) -> Result<(), Invalid> {
-        if self.name.trim().is_empty() || self.name.len() > 200 {
+        if self.name.trim().is_empty() || self.name.chars().count() > 200 {
             return Err(invalid("name", "must be 1 to 200 characters"));
         }
         if let Some(url) = &self.checkout_url
@@ -235,16 +235,28 @@ impl Experience {
 
 /// An absolute http(s) URL, or a path on the node itself (`/demo/checkout`).
 /// `//host` is refused: browsers read it as another host, not a path.
+/// An absolute http(s) URL with a host, or a path on this node. Browsers
+/// drop tabs and newlines inside URLs, so `/\t/evil` would turn into
+/// `//evil` and leave the site: no whitespace or control characters at all.
 fn is_checkout_url(url: &str) -> bool {
-    url.starts_with("https://")
-        || url.starts_with("http://")
-        || (url.starts_with('/') && !url.starts_with("//") && !url.contains('\\'))
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) || url.contains('\\') {
+        return false;
+    }
+    let host = |rest: &str| {
+        rest.split(['/', '?', '#'])
+            .next()
+            .is_some_and(|h| !h.is_empty())
+    };
+    match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) | (None, Some(rest)) => host(rest),
+        _ => url.starts_with('/') && !url.starts_with("//"),
+    }
 }
 
 impl Sequence {
     fn validate(&mut self, at: &str) -> Result<(), Invalid> {
         let field = |name: &str| format!("{at}.{name}");
-        if self.name.trim().is_empty() || self.name.len() > 200 {
+        if self.name.trim().is_empty() || self.name.chars().count() > 200 {
             return Err(invalid(field("name"), "must be 1 to 200 characters"));
         }
         if let (Some(open), Some(close)) = (self.opens_at, self.closes_at)
@@ -343,6 +355,28 @@ mod tests {
 
     fn parse(json: &str) -> Experience {
         serde_json::from_str(json).expect("valid json")
+    }
+
+    #[test]
+    fn checkout_urls_cannot_leave_the_site_through_whitespace() {
+        for ok in [
+            "https://shop.example/checkout",
+            "http://127.0.0.1:8080/x",
+            "/demo/checkout",
+        ] {
+            assert!(is_checkout_url(ok), "{ok}");
+        }
+        for bad in [
+            "/\t/evil.example",
+            "/\n/evil",
+            "//evil",
+            "/\\evil",
+            "http://",
+            "https:///x",
+            "javascript:x",
+        ] {
+            assert!(!is_checkout_url(bad), "{bad:?}");
+        }
     }
 
     #[test]

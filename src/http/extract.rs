@@ -81,13 +81,26 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
 }
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    if parts
+        .headers
+        .get_all(axum::http::header::AUTHORIZATION)
+        .iter()
+        .count()
+        > 1
+    {
+        return Err(ApiError::InvalidRequest(
+            "send one Authorization header".into(),
+        ));
+    }
     let value = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(
         ApiError::Unauthorized("an Authorization: Bearer header is required"),
     )?;
     let text = value.to_str().map_err(|_| ApiError::InvalidToken)?;
+    // The scheme is case-insensitive (RFC 7235).
     let token = text
-        .strip_prefix("Bearer ")
-        .or_else(|| text.strip_prefix("bearer "))
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token)
         .ok_or(ApiError::Unauthorized(
             "the Authorization header must be Bearer",
         ))?;

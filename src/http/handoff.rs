@@ -59,10 +59,13 @@ pub async fn verify(
         })
     } else {
         let entry = app.store.entry(&seq, consumer).await?;
-        entry.is_some_and(|e| {
-            e.state == EntryState::Redeemed
-                && e.grant.is_some_and(|g| g.jti == claims.jti)
-        })
+        let ours =
+            entry.filter(|e| e.grant.as_ref().is_some_and(|g| g.jti == claims.jti));
+        // A place given up after admission revokes its token, as redeem says.
+        if ours.as_ref().is_some_and(|e| e.state == EntryState::Left) {
+            return Err(ApiError::InvalidToken);
+        }
+        ours.is_some_and(|e| e.state == EntryState::Redeemed)
     };
     Ok(Json(
         json!({ "valid": true, "redeemed": redeemed, "claims": claims }),
@@ -88,6 +91,19 @@ pub async fn redeem(
 ) -> Result<Json<Value>, ApiError> {
     let claims = app.handoff.verify(&body.token)?;
     let (seq, consumer) = subject(&claims)?;
+    // Stock gone (an operator set it to 0): refuse without using the token,
+    // which works again after a restock.
+    let experience =
+        Id::parse(&claims.experience_id).map_err(|_| ApiError::InvalidToken)?;
+    let stock = app
+        .catalog
+        .snapshot()
+        .experiences
+        .get(&experience)
+        .and_then(|s| s.inventory);
+    if stock == Some(0) {
+        return Err(ApiError::SoldOut);
+    }
     let now = now_ms();
     let outcome = if claims.kind == Kind::Draw.as_str() {
         app.store

@@ -81,22 +81,27 @@ pub fn router(app: AppState) -> Router {
             axum::routing::patch(admin::patch_sequence),
         )
         .route("/v1/ws", get(crate::ws::upgrade))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
 
+    // Liveness, readiness and metrics stay outside the load shedder: a busy
+    // node must not look dead to its orchestrator or its Prometheus.
+    let ops = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics));
+
     let timeout = Duration::from_millis(limits.request_timeout_ms);
-    let layers = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(TraceLayer::new_for_http().make_span_with(span_for))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(middleware::from_fn(track))
+    let body_limit = limits.body_limit_bytes;
+    let guard = ServiceBuilder::new()
         // Outside the load shedder, so a shop page can read even a 503.
         .option_layer(crate::web::cors::layer(&limits.cors_origins))
+        // A body declared too large is refused before it takes a slot.
+        .layer(middleware::from_fn(move |req, next| {
+            declared_size(body_limit, req, next)
+        }))
         // Past the bound (one count for the whole node, hence Global), answer
         // 503 at once rather than queue.
         .layer(HandleErrorLayer::new(limits::overloaded))
@@ -107,8 +112,43 @@ pub fn router(app: AppState) -> Router {
         .layer(middleware::from_fn(move |req, next| {
             deadline(timeout, req, next)
         }))
-        .layer(DefaultBodyLimit::max(limits.body_limit_bytes));
-    api.layer(layers).with_state(app)
+        .layer(DefaultBodyLimit::max(body_limit));
+    let common = ServiceBuilder::new()
+        .layer(middleware::from_fn(sanitize_request_id))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(TraceLayer::new_for_http().make_span_with(span_for))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(middleware::from_fn(track));
+    api.layer(guard).merge(ops).layer(common).with_state(app)
+}
+
+/// A client's request id is kept only if it is short visible ASCII; any
+/// other is replaced, so it cannot bloat logs or responses.
+async fn sanitize_request_id(mut req: Request, next: Next) -> Response {
+    let acceptable = req.headers().get(&REQUEST_ID).is_none_or(|v| {
+        let bytes = v.as_bytes();
+        !bytes.is_empty()
+            && bytes.len() <= 128
+            && bytes.iter().all(|b| b.is_ascii_graphic())
+    });
+    if !acceptable {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    next.run(req).await
+}
+
+/// Refuses at once a body whose declared length is over the limit, rather
+/// than waiting for it to arrive.
+async fn declared_size(limit: usize, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return ApiError::PayloadTooLarge.into_response();
+    }
+    next.run(req).await
 }
 
 /// The span of one request: its route template (never the raw path, which

@@ -275,10 +275,15 @@ impl Leader {
         }
         let (fence, valid_until) = (held.fence, held.valid_until);
         let now = now_ms();
+        // Each outstanding token may buy one unit: never more out than stock.
+        let max_active = match (seq.max_active, stored.inventory) {
+            (Some(a), Some(i)) => Some(a.min(i)),
+            (a, i) => a.or(i),
+        };
         let limits = Limits {
             want,
             per_minute: seq.admit_per_minute(),
-            max_active: seq.max_active,
+            max_active,
         };
         let head = self.store.admission_room(&seq.id, now, limits).await?;
         if head.is_empty() {

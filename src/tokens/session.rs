@@ -42,6 +42,7 @@ impl SessionSigner {
             let mut v = Validation::new(Algorithm::HS256);
             v.validate_aud = false;
             v.set_required_spec_claims(&["exp", "sub"]);
+            v.validate_nbf = true;
             (DecodingKey::from_secret(s), v)
         });
         Self {

@@ -93,87 +93,101 @@ impl Hub {
         self.lock().conns.len()
     }
 
-    /// Sends a consumer the state of every entry they have, and watches them.
-    pub async fn sync_consumer(&self, consumer: Uuid) {
+    /// Watches every entry a consumer has and returns their current state,
+    /// for the socket to send before anything queued: a consumer with many
+    /// entries must not overflow their own queue on connect.
+    pub async fn sync_consumer(&self, consumer: Uuid) -> Vec<ServerMessage> {
         let snapshot = self.catalog.snapshot();
-        for (_, seq) in snapshot.queues() {
+        let mut out = Vec::new();
+        let mut involved = std::collections::BTreeSet::new();
+        for (stored, seq) in snapshot.queues() {
             match self.store.entry(&seq.id, consumer).await {
-                Ok(Some(entry)) => self.apply_entry(&seq.id, entry),
+                Ok(Some(entry)) => {
+                    involved.insert(stored.experience.id().clone());
+                    out.extend(self.record_entry(&seq.id, entry));
+                }
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "could not read entry for a socket"),
             }
         }
-        for (_, seq) in snapshot.draws() {
+        for (stored, seq) in snapshot.draws() {
             match self.store.draw_entry(&seq.id, consumer).await {
                 Ok(Some(entry)) if entry.status.drawn => {
+                    involved.insert(stored.experience.id().clone());
                     let winners = seq.winners.unwrap_or(0);
                     let result =
                         crate::draw::result::result_of(&entry, winners, now_ms());
-                    self.send(&[(consumer, ServerMessage::draw(&seq.id, &result))]);
+                    out.push(ServerMessage::draw(&seq.id, &result));
                 }
                 Ok(Some(_)) => {
+                    involved.insert(stored.experience.id().clone());
                     let mut inner = self.lock();
-                    inner
-                        .draw_watches
-                        .entry(seq.id.clone())
-                        .or_default()
-                        .insert(consumer);
+                    let watches = inner.draw_watches.entry(seq.id.clone()).or_default();
+                    watches.insert(consumer);
                 }
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "could not read a draw entry"),
             }
         }
-        for (id, stored) in &snapshot.experiences {
+        // Only the experiences this consumer is in: the others' ids (some
+        // perhaps not announced yet) are none of their business.
+        for id in involved {
+            let Some(stored) = snapshot.experiences.get(&id) else {
+                continue;
+            };
             let state = stored.experience.state_at(now_ms(), stored.inventory);
-            let message =
-                ServerMessage::experience(id, state, stored.announcement.clone());
-            self.send(&[(consumer, message)]);
+            out.push(ServerMessage::experience(
+                &id,
+                state,
+                stored.announcement.clone(),
+            ));
         }
+        out
     }
 
     /// Records a freshly read entry and tells the consumer where they stand.
     fn apply_entry(&self, seq: &Id, entry: Entry) {
+        let consumer = entry.consumer_id;
+        if let Some(message) = self.record_entry(seq, entry) {
+            self.send(&[(consumer, message)]);
+        }
+    }
+
+    /// Watches an entry still in line; the message that describes it.
+    fn record_entry(&self, seq: &Id, entry: Entry) -> Option<ServerMessage> {
         let opens_at = self.opens_at(seq);
         let entry = crate::http::view::at(entry, now_ms(), opens_at);
-        let mut out = Outbox::new();
-        {
-            let mut inner = self.lock();
-            if !inner.by_consumer.contains_key(&entry.consumer_id) {
-                return;
+        let mut inner = self.lock();
+        if !inner.by_consumer.contains_key(&entry.consumer_id) {
+            return None;
+        }
+        let watches = inner.watches.entry(seq.clone()).or_default();
+        match entry.state {
+            EntryState::Waiting | EntryState::PreQueue => {
+                let watch = Watch {
+                    score: entry.score,
+                    position: entry.position,
+                    version: entry.version,
+                };
+                watches.insert(entry.consumer_id, watch);
+                drop(inner);
+                entry.position.map(|p| self.position_message(seq, p))
             }
-            let watches = inner.watches.entry(seq.clone()).or_default();
-            match entry.state {
-                EntryState::Waiting | EntryState::PreQueue => {
-                    let watch = Watch {
-                        score: entry.score,
-                        position: entry.position,
-                        version: entry.version,
-                    };
-                    watches.insert(entry.consumer_id, watch);
-                    if let Some(position) = entry.position {
-                        out.push((
-                            entry.consumer_id,
-                            self.position_message(seq, position),
-                        ));
-                    }
-                }
-                EntryState::Admitted => {
-                    watches.remove(&entry.consumer_id);
-                    if let Some(grant) = &entry.grant {
-                        let note = GrantNote {
-                            c: entry.consumer_id,
-                            k: grant.token.clone(),
-                            x: grant.expires_at,
-                        };
-                        out.push((entry.consumer_id, ServerMessage::granted(seq, &note)));
-                    }
-                }
-                _ => {
-                    watches.remove(&entry.consumer_id);
-                }
+            EntryState::Admitted => {
+                watches.remove(&entry.consumer_id);
+                let grant = entry.grant.as_ref()?;
+                let note = GrantNote {
+                    c: entry.consumer_id,
+                    k: grant.token.clone(),
+                    x: grant.expires_at,
+                };
+                Some(ServerMessage::granted(seq, &note))
+            }
+            _ => {
+                watches.remove(&entry.consumer_id);
+                None
             }
         }
-        self.send(&out);
     }
 
     /// Applies one event from the store's feed.

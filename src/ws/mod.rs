@@ -61,7 +61,12 @@ async fn serve(mut socket: WebSocket, app: AppState) {
     let (mut sink, mut stream) = socket.split();
     let mut open = sink.send(counted(&ready)).await.is_ok();
     if open {
-        app.hub.sync_consumer(consumer).await;
+        for message in app.hub.sync_consumer(consumer).await {
+            if sink.send(counted(&message)).await.is_err() {
+                open = false;
+                break;
+            }
+        }
     }
 
     let ping_every = Duration::from_millis(app.settings.ws.ping_interval_ms);
