@@ -20,7 +20,7 @@ use crate::leader::Leader;
 use crate::migrations::{self, MigrationError};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
-use crate::store::{Event, Store, StoreError};
+use crate::store::{Event, PutOutcome, Store, StoreError};
 use crate::tokens::{HandoffKeys, HandoffSigner, SessionSigner};
 use crate::ws::hub::Hub;
 
@@ -285,8 +285,16 @@ async fn load_experiences(
             return Err(fail(format!("[{i}].id: required")));
         }
         exp.validate().map_err(|e| fail(format!("[{i}].{e}")))?;
-        if store.put_experience(&exp, true).await? {
-            tracing::info!(experience = %exp.id(), "experience created from file");
+        match store.put_experience(&exp, true).await? {
+            PutOutcome::Written => {
+                tracing::info!(experience = %exp.id(), "experience created from file");
+            }
+            PutOutcome::Kept => {}
+            PutOutcome::SequenceOwned { sequence, owner } => {
+                return Err(fail(format!(
+                    "[{i}]: sequence `{sequence}` belongs to experience `{owner}`"
+                )));
+            }
         }
     }
     Ok(())

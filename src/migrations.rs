@@ -14,11 +14,18 @@ pub struct Migration {
     pub script: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_keyspace_v1",
-    script: include_str!("../migrations/0001_keyspace_v1.lua"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_keyspace_v1",
+        script: include_str!("../migrations/0001_keyspace_v1.lua"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_sequence_owners",
+        script: include_str!("../migrations/0002_sequence_owners.lua"),
+    },
+];
 
 pub fn latest() -> u32 {
     MIGRATIONS.last().map_or(0, |m| m.version)

@@ -142,14 +142,18 @@ async fn nodes_starting_together_apply_each_migration_once() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let applied: usize = nodes
-        .iter()
-        .map(|n| n.logs().matches("migration applied").count())
-        .sum();
-    assert_eq!(
-        applied, 1,
-        "the first migration ran once across three nodes"
-    );
+    for name in ["0001_keyspace_v1", "0002_sequence_owners"] {
+        let applied: usize = nodes
+            .iter()
+            .map(|n| {
+                let logs = n.logs();
+                logs.lines()
+                    .filter(|l| l.contains("migration applied") && l.contains(name))
+                    .count()
+            })
+            .sum();
+        assert_eq!(applied, 1, "{name} ran once across three nodes");
+    }
     for node in &nodes {
         let ready = reqwest::get(node.url("/readyz")).await.unwrap();
         assert_eq!(ready.status(), 200);
@@ -194,4 +198,46 @@ async fn bad_configuration_exits_78_naming_the_key() {
         "keys are required beyond loopback: {stderr}"
     );
     assert!(stderr.contains("auth.admin_key"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_older_keyspace_is_migrated_and_keeps_its_sequences_owned() {
+    let redis = RedisServer::start();
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .arg("-p")
+            .arg(redis.port.to_string())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    };
+    // A keyspace as version 1 left it: a definition, no owners.
+    let old = r#"{"id":"old","name":"Old","sequences":[{"id":"old-q","name":"Q","kind":"queue"}]}"#;
+    cli(&["SET", "velvet:{_catalog}:schema", "1"]);
+    cli(&["HSET", "velvet:{_catalog}:definitions", "old", old]);
+    let node = NodeProcess::spawn(&node_env(&redis, 1_000));
+    let ready: Value = reqwest::get(node.url("/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["schemaVersion"], 2);
+    let thief = json!({ "name": "New", "sequences": [{ "id": "old-q", "name": "Q", "kind": "queue" }] });
+    let res = reqwest::Client::new()
+        .put(node.url("/v1/admin/experiences/new"))
+        .bearer_auth(ADMIN)
+        .json(&thief)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("belongs to experience `old`")
+    );
 }

@@ -57,6 +57,7 @@ on_both_stores!(
     leases_are_exclusive_and_each_new_holder_gets_a_larger_fence,
     events_report_each_change_with_consecutive_versions,
     a_thousand_concurrent_arrivals_get_distinct_positions,
+    a_sequence_id_belongs_to_its_first_experience_for_good,
 );
 
 fn seq() -> Id {
@@ -488,4 +489,46 @@ async fn memory_store_is_usable_behind_the_trait() {
     let store = MemoryStore::new();
     let stats = store.queue_stats(&seq(), T0).await.unwrap();
     assert_eq!(stats.waiting, 0);
+}
+
+fn experience(id: &str, seqs: &[&Id]) -> velvet::domain::Experience {
+    let sequences: Vec<serde_json::Value> = seqs
+        .iter()
+        .map(|s| serde_json::json!({ "id": s, "name": "Q", "kind": "queue" }))
+        .collect();
+    let json = serde_json::json!({ "id": id, "name": id, "sequences": sequences });
+    let mut exp: velvet::domain::Experience = serde_json::from_value(json).unwrap();
+    exp.validate().unwrap();
+    exp
+}
+
+async fn a_sequence_id_belongs_to_its_first_experience_for_good(store: Arc<dyn Store>) {
+    use velvet::store::PutOutcome;
+    let (q, other) = (seq(), seq());
+    let first = experience("first", &[&q]);
+    assert_eq!(
+        store.put_experience(&first, false).await.unwrap(),
+        PutOutcome::Written
+    );
+    assert_eq!(
+        store.put_experience(&first, true).await.unwrap(),
+        PutOutcome::Kept
+    );
+    // Dropped from its experience, the id still may not move elsewhere.
+    let moved_on = experience("first", &[&other]);
+    assert_eq!(
+        store.put_experience(&moved_on, false).await.unwrap(),
+        PutOutcome::Written
+    );
+    let thief = experience("second", &[&q]);
+    let owned = PutOutcome::SequenceOwned {
+        sequence: q.clone(),
+        owner: Id::parse("first").unwrap(),
+    };
+    assert_eq!(store.put_experience(&thief, false).await.unwrap(), owned);
+    let back = experience("first", &[&q, &other]);
+    assert_eq!(
+        store.put_experience(&back, false).await.unwrap(),
+        PutOutcome::Written
+    );
 }

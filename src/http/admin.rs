@@ -12,7 +12,7 @@ use super::extract::{AdminKey, ApiJson, IdPath};
 use crate::app::AppState;
 use crate::domain::clock::now_ms;
 use crate::domain::{Experience, Id, Kind, SequencePatch};
-use crate::store::StoredExperience;
+use crate::store::{PutOutcome, StoredExperience};
 
 #[utoipa::path(put, path = "/v1/admin/experiences/{id}", tag = "admin",
     params(("id" = String, Path, description = "experience id")),
@@ -37,17 +37,19 @@ pub async fn put_experience(
     exp.validate()
         .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
 
-    // A sequence id names one queue or draw across all experiences.
-    let snapshot = app.catalog.snapshot();
-    for (i, seq) in exp.sequences.iter().enumerate() {
-        if let Some(owner) = snapshot.sequences.get(&seq.id).filter(|o| **o != id) {
-            return Err(ApiError::InvalidRequest(format!(
-                "sequences[{i}].id: `{}` belongs to experience `{owner}`",
-                seq.id
-            )));
-        }
+    // A sequence id names one queue or draw across all experiences, for good.
+    if let PutOutcome::SequenceOwned { sequence, owner } =
+        app.store.put_experience(&exp, false).await?
+    {
+        let i = exp
+            .sequences
+            .iter()
+            .position(|s| s.id == sequence)
+            .unwrap_or(0);
+        return Err(ApiError::InvalidRequest(format!(
+            "sequences[{i}].id: `{sequence}` belongs to experience `{owner}`"
+        )));
     }
-    app.store.put_experience(&exp, false).await?;
     app.catalog.refresh().await?;
     tracing::info!(experience = %id, "experience defined");
     show_experience(State(app), AdminKey, IdPath(id)).await

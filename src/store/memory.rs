@@ -12,7 +12,8 @@ use uuid::Uuid;
 use super::{
     DrawEnterOutcome, DrawEnterRequest, DrawEntry, DrawEntryState, DrawSnapshot,
     DrawStatus, EnterOutcome, EnterRequest, Event, GrantNote, LeaveOutcome, Limits,
-    QueueStats, RedeemOutcome, Refusal, Store, StoreError, StoreResult, StoredExperience,
+    PutOutcome, QueueStats, RedeemOutcome, Refusal, Store, StoreError, StoreResult,
+    StoredExperience,
 };
 use crate::domain::clock::now_ms;
 use crate::domain::entry::TICKET_BASE;
@@ -29,6 +30,8 @@ pub struct MemoryStore {
 struct Inner {
     schema: u32,
     experiences: BTreeMap<Id, StoredExperience>,
+    /// Sequence id → the experience it was first defined in, for good.
+    owners: HashMap<Id, Id>,
     queues: HashMap<Id, Queue>,
     draws: HashMap<Id, Draw>,
     leases: HashMap<String, Lease>,
@@ -218,12 +221,21 @@ impl Store for MemoryStore {
         &self,
         exp: &Experience,
         create_only: bool,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<PutOutcome> {
         let id = exp.id().clone();
         {
             let mut inner = self.lock();
             if create_only && inner.experiences.contains_key(&id) {
-                return Ok(false);
+                return Ok(PutOutcome::Kept);
+            }
+            for seq in &exp.sequences {
+                if let Some(owner) = inner.owners.get(&seq.id).filter(|o| **o != id) {
+                    let (sequence, owner) = (seq.id.clone(), owner.clone());
+                    return Ok(PutOutcome::SequenceOwned { sequence, owner });
+                }
+            }
+            for seq in &exp.sequences {
+                inner.owners.insert(seq.id.clone(), id.clone());
             }
             let announcement = inner
                 .experiences
@@ -238,7 +250,7 @@ impl Store for MemoryStore {
             inner.experiences.insert(id.clone(), stored);
         }
         self.publish(Event::Experience { id });
-        Ok(true)
+        Ok(PutOutcome::Written)
     }
 
     async fn experiences(&self) -> StoreResult<Vec<StoredExperience>> {

@@ -184,6 +184,18 @@ pub struct DrawEntry {
     pub order_len: u64,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PutOutcome {
+    Written,
+    /// `create_only` and the experience existed: left as it was.
+    Kept,
+    /// A sequence id belongs to another experience (now or in the past).
+    SequenceOwned {
+        sequence: Id,
+        owner: Id,
+    },
+}
+
 /// An experience as stored, with the live values the admin API changes.
 #[derive(Clone, Debug)]
 pub struct StoredExperience {
@@ -201,13 +213,15 @@ pub trait Store: Send + Sync + 'static {
     /// Runs one keyspace migration script and records its version.
     async fn apply_migration(&self, version: u32, script: &str) -> StoreResult<()>;
 
-    /// Stores a definition; with `create_only`, keeps an existing one and
-    /// returns `false`. The definition's `inventory` becomes the live count.
+    /// Stores a definition; with `create_only`, keeps an existing one. The
+    /// definition's `inventory` becomes the live count. A sequence id, once
+    /// used, belongs to its experience for good: its line and draw data stay
+    /// in the store, and must never pass to another experience.
     async fn put_experience(
         &self,
         exp: &Experience,
         create_only: bool,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<PutOutcome>;
     async fn experiences(&self) -> StoreResult<Vec<StoredExperience>>;
     async fn set_inventory(&self, id: &Id, remaining: Option<u64>) -> StoreResult<()>;
     async fn set_announcement(&self, id: &Id, message: Option<&str>) -> StoreResult<()>;

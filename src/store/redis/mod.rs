@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::{
     DrawEnterOutcome, DrawEnterRequest, DrawEntry, DrawEntryState, DrawSnapshot,
-    DrawStatus, EnterOutcome, EnterRequest, Event, LeaveOutcome, Limits, QueueStats,
-    RedeemOutcome, Refusal, Store, StoreError, StoreResult, StoredExperience,
+    DrawStatus, EnterOutcome, EnterRequest, Event, LeaveOutcome, Limits, PutOutcome,
+    QueueStats, RedeemOutcome, Refusal, Store, StoreError, StoreResult, StoredExperience,
 };
 use crate::domain::clock::now_ms;
 use crate::domain::{Entry, EntryState, Experience, Grant, Id};
@@ -395,19 +395,36 @@ impl Store for RedisStore {
         &self,
         exp: &Experience,
         create_only: bool,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<PutOutcome> {
         let json = serde_json::to_string(exp).map_err(corrupt)?;
         let inventory = exp.inventory.map(|n| n.to_string()).unwrap_or_default();
         let mut conn = self.conn();
         let mut call = self.scripts.put_experience.key(key(CATALOG, "definitions"));
         call.key(key(CATALOG, "inventory"))
             .key(key(CATALOG, "updated"));
+        call.key(key(CATALOG, "owners"));
         call.arg(exp.id().as_str()).arg(json).arg(inventory);
         call.arg(if create_only { "1" } else { "0" })
             .arg(now_ms())
             .arg(CHANNEL);
-        let written: i64 = self.timed(call.invoke_async(&mut conn)).await?;
-        Ok(written == 1)
+        for seq in &exp.sequences {
+            call.arg(seq.id.as_str());
+        }
+        let reply: Vec<String> = self.timed(call.invoke_async(&mut conn)).await?;
+        match reply
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            ["written"] => Ok(PutOutcome::Written),
+            ["kept"] => Ok(PutOutcome::Kept),
+            ["owned", sequence, owner] => Ok(PutOutcome::SequenceOwned {
+                sequence: Id::parse(sequence).map_err(corrupt)?,
+                owner: Id::parse(owner).map_err(corrupt)?,
+            }),
+            _ => Err(corrupt("unexpected put_experience reply")),
+        }
     }
 
     async fn experiences(&self) -> StoreResult<Vec<StoredExperience>> {
