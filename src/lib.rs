@@ -1,6 +1,6 @@
 //! Velvet: a self-hosted virtual waiting room.
 //!
-//! The crate is laid out along the boxes of `DESIGN.md`: `config` reads the
+//! The crate is laid out along the boxes of `docs/DESIGN.md`: `config` reads the
 //! settings, `domain` holds experiences and sequences, `store` keeps all
 //! shared state (in process or in Redis), `tokens` signs sessions and handoff
 //! tokens, `leader` admits batches under a per-sequence lease, `ws` pushes

@@ -177,7 +177,7 @@ impl Modify for BearerAuth {
     info(
         title = "Velvet",
         description = "A self-hosted virtual waiting room. WebSocket messages on \
-                       /v1/ws are described in DESIGN.md."
+                       /v1/ws are described in docs/DESIGN.md."
     ),
     paths(
         sessions::create,
