@@ -211,6 +211,15 @@ async fn bad_requests_get_the_contract_errors() {
             400,
             "INVALID_REQUEST",
         ),
+        (M::GET, "/v1/ws", None, None, 400, "INVALID_REQUEST"),
+        (
+            M::PUT,
+            "/v1/admin/experiences/err/inventory",
+            Some(ADMIN_KEY),
+            Some("{}".into()),
+            400,
+            "INVALID_REQUEST",
+        ),
         (M::GET, "/v1/nothing-here", None, None, 404, "NOT_FOUND"),
         (M::PUT, "/v1/sessions", None, None, 405, "INVALID_REQUEST"),
         (

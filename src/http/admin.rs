@@ -181,7 +181,15 @@ pub async fn patch_sequence(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InventoryBody {
+    /// Required, so that `{}` cannot lift the limit by accident; `null` does.
+    #[serde(deserialize_with = "required_nullable")]
     remaining: Option<u64>,
+}
+
+fn required_nullable<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u64>, D::Error> {
+    Option::<u64>::deserialize(d)
 }
 
 #[utoipa::path(put, path = "/v1/admin/experiences/{id}/inventory", tag = "admin",

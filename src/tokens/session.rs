@@ -38,6 +38,8 @@ impl SessionSigner {
     pub fn new(secret: &[u8], ttl_seconds: u64, shop_secret: Option<&[u8]>) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[SESSION_AUDIENCE]);
+        // A little slack for clocks between nodes, not the library's minute.
+        validation.leeway = 5;
         let shop = shop_secret.map(|s| {
             let mut v = Validation::new(Algorithm::HS256);
             v.validate_aud = false;

@@ -10,8 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+
+use crate::http::error::ApiError;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::time::{Instant, timeout};
@@ -36,7 +39,17 @@ enum ClientFrame {
     Auth { session_token: String },
 }
 
-pub async fn upgrade(ws: WebSocketUpgrade, State(app): State<AppState>) -> Response {
+pub async fn upgrade(
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    State(app): State<AppState>,
+) -> Response {
+    // A plain GET (no upgrade) gets the contract's error body, not text.
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            return ApiError::InvalidRequest(rejection.body_text()).into_response();
+        }
+    };
     let limit = app.settings.ws.max_message_bytes;
     // A client sends one auth frame and pongs; a small read buffer (which
     // still grows for a larger frame, up to the limit) saves ~3 KiB a socket.
