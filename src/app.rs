@@ -21,7 +21,7 @@ use crate::migrations::{self, MigrationError};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 use crate::store::{Event, PutOutcome, Store, StoreError};
-use crate::tokens::{HandoffKeys, HandoffSigner, SessionSigner};
+use crate::tokens::{HandoffKeys, HandoffSigner, SessionSigner, ShopKeys};
 use crate::ws::hub::Hub;
 
 /// What every handler can reach. Cheap to clone: all shared parts are `Arc`s.
@@ -108,7 +108,7 @@ impl App {
         migrations::run(store.as_ref(), &node_id).await?;
 
         let (admin_key, merchant_key) = bearer_keys(&settings)?;
-        let sessions = Arc::new(session_signer(&settings));
+        let sessions = Arc::new(session_signer(&settings)?);
         let handoff = Arc::new(handoff_signer(&settings)?);
 
         let catalog = Arc::new(Catalog::new(store.clone()));
@@ -208,7 +208,7 @@ fn bearer_keys(settings: &Settings) -> Result<(Secret, Secret), StartError> {
     Ok((keys.remove(0), keys.remove(0)))
 }
 
-fn session_signer(settings: &Settings) -> SessionSigner {
+fn session_signer(settings: &Settings) -> Result<SessionSigner, StartError> {
     let auth = &settings.auth;
     let secret = if auth.session_secret.is_empty() {
         tracing::warn!(
@@ -219,9 +219,17 @@ fn session_signer(settings: &Settings) -> SessionSigner {
     } else {
         auth.session_secret.expose().as_bytes().to_vec()
     };
-    let shop =
-        (!auth.shop_secret.is_empty()).then(|| auth.shop_secret.expose().as_bytes());
-    SessionSigner::new(&secret, auth.session_ttl_seconds, shop)
+    let shop = if !auth.shop_jwks_file.is_empty() {
+        let text = std::fs::read_to_string(&auth.shop_jwks_file)
+            .map_err(|e| config_error("auth.shop_jwks_file", e.to_string()))?;
+        let keys = ShopKeys::from_jwks(&text)
+            .map_err(|e| config_error("auth.shop_jwks_file", e.to_string()))?;
+        Some(keys)
+    } else {
+        let secret = auth.shop_secret.expose().as_bytes();
+        (!secret.is_empty()).then(|| ShopKeys::secret(secret))
+    };
+    Ok(SessionSigner::new(&secret, auth.session_ttl_seconds, shop))
 }
 
 fn handoff_signer(settings: &Settings) -> Result<HandoffSigner, StartError> {

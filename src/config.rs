@@ -94,6 +94,8 @@ pub struct AuthSettings {
     pub session_ttl_seconds: u64,
     /// HS256 secret the shop signs account assertions with.
     pub shop_secret: Secret,
+    /// Or a JWKS file of the shop's public keys (takes precedence).
+    pub shop_jwks_file: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -164,6 +166,7 @@ impl Default for AuthSettings {
             session_secret: Secret::default(),
             session_ttl_seconds: 7 * 24 * 3600,
             shop_secret: Secret::default(),
+            shop_jwks_file: String::new(),
         }
     }
 }

@@ -631,3 +631,48 @@ async fn the_leader_runs_a_draw_at_closing_and_backfills_after_expiry() {
     let token = promoted["handoffToken"].as_str().unwrap();
     assert_eq!(node.merchant("redeem", token).await.0, 200);
 }
+
+#[tokio::test]
+async fn a_shop_can_sign_assertions_with_keys_from_a_jwks_file() {
+    use base64::Engine;
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    let shop = ed25519_dalek::SigningKey::from_bytes(&rand::random());
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(shop.verifying_key().to_bytes());
+    let jwks = json!({ "keys": [{ "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA",
+        "kid": "shop-1", "x": x }] });
+    let file = std::env::temp_dir().join(format!("velvet-shop-{}.json", Uuid::new_v4()));
+    std::fs::write(&file, jwks.to_string()).unwrap();
+    let mut settings = test_settings();
+    settings.auth.shop_jwks_file = file.to_string_lossy().into_owned();
+    let node = TestNode::with_settings(settings, None).await;
+
+    let sign = |key: &ed25519_dalek::SigningKey, kid: &str| {
+        let mut header = Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(kid.into());
+        let der = key.to_pkcs8_der().unwrap();
+        let claims = json!({ "sub": "acct-9", "exp": 4_000_000_000u64 });
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(der.as_bytes()))
+            .unwrap()
+    };
+    let (status, body) = bound_session(&node, &sign(&shop, "shop-1")).await;
+    assert_eq!((status, body["externalId"].as_str()), (201, Some("acct-9")));
+
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&rand::random());
+    let (status, _) = bound_session(&node, &sign(&stranger, "shop-1")).await;
+    assert_eq!(status, 401, "signed by a key the shop did not publish");
+    let (status, _) = bound_session(&node, &sign(&shop, "unknown-kid")).await;
+    assert_eq!(status, 401, "a kid the JWKS does not hold");
+    // HS256 keyed with the published public key is not accepted as EdDSA.
+    let mut hs = Header::new(jsonwebtoken::Algorithm::HS256);
+    hs.kid = Some("shop-1".into());
+    let public = shop.verifying_key().to_bytes();
+    let confused = jsonwebtoken::encode(
+        &hs,
+        &json!({ "sub": "acct-9", "exp": 4_000_000_000u64 }),
+        &EncodingKey::from_secret(&public),
+    )
+    .unwrap();
+    assert_eq!(bound_session(&node, &confused).await.0, 401);
+    let _ = std::fs::remove_file(file);
+}

@@ -5,10 +5,12 @@
 pub mod handoff;
 pub mod keys;
 pub mod session;
+pub mod shop;
 
 pub use handoff::{HandoffClaims, HandoffSigner};
 pub use keys::HandoffKeys;
 pub use session::{SessionClaims, SessionSigner};
+pub use shop::ShopKeys;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
