@@ -90,7 +90,7 @@ async fn pause_stops_admission_within_a_tick_and_resume_restarts_it() {
             200
         );
         // One tick (100 ms) may still be in flight; after that, nothing.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
         let paused_at = admitted_total(&node, "hold", "hold-q").await;
         tokio::time::sleep(Duration::from_millis(1_000)).await;
         assert_eq!(
