@@ -363,3 +363,47 @@ async fn a_node_that_shuts_down_closes_sockets_with_going_away() {
     }
     assert_eq!(close, Some(CloseCode::Away));
 }
+
+#[tokio::test]
+async fn an_oversized_frame_gets_an_error_and_the_socket_is_closed() {
+    let node = TestNode::start(Backend::Memory).await;
+    let url = format!("ws://{}/v1/ws", node.addr);
+    // Before authenticating, and after.
+    let (mut early, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    early
+        .send(Message::Text("x".repeat(10_000).into()))
+        .await
+        .unwrap();
+    let me = node.session().await;
+    let mut late = node.ws(&me).await;
+    late.socket
+        .send(Message::Text("y".repeat(10_000).into()))
+        .await
+        .unwrap();
+    for socket in [&mut early, &mut late.socket] {
+        let mut told = false;
+        // The close frame (1009) may be lost to a reset: the kernel resets a
+        // connection closed over the unread rest of the oversized frame.
+        while let Ok(Some(Ok(frame))) =
+            tokio::time::timeout(Duration::from_secs(5), socket.next()).await
+        {
+            match frame {
+                Message::Text(text) => {
+                    let body: Value = serde_json::from_str(&text).unwrap();
+                    told |= body["code"] == "PAYLOAD_TOO_LARGE";
+                }
+                Message::Close(frame) => {
+                    assert_eq!(frame.map(|f| f.code), Some(CloseCode::Size));
+                    break;
+                }
+                _ => {}
+            }
+        }
+        assert!(told, "the client is told why");
+        let after = tokio::time::timeout(Duration::from_secs(5), socket.next()).await;
+        assert!(
+            !matches!(after, Ok(Some(Ok(Message::Text(_))))),
+            "closed: {after:?}"
+        );
+    }
+}

@@ -26,6 +26,7 @@ use message::ServerMessage;
 const GOING_AWAY: u16 = 1001;
 const POLICY: u16 = 1008;
 const TRY_AGAIN: u16 = 1013;
+const TOO_BIG: u16 = 1009;
 
 /// A client has nothing to say after authenticating; a burst of frames is
 /// misuse. At most this many per window, then the socket is closed.
@@ -107,6 +108,12 @@ async fn serve(mut socket: WebSocket, app: AppState) {
                     let _ = sink.flush().await;
                     open = false;
                 }
+                Some(Err(e)) if too_big(&e) => {
+                    let note = ServerMessage::error("PAYLOAD_TOO_LARGE", "frame too large");
+                    let _ = sink.send(counted(&note)).await;
+                    close = Some((TOO_BIG, "frame too large"));
+                    open = false;
+                }
                 None | Some(Err(_)) => open = false,
                 Some(Ok(Message::Text(_) | Message::Binary(_))) => {
                     last_heard = Instant::now();
@@ -163,6 +170,14 @@ fn counted(message: &ServerMessage) -> Message {
     Message::Text(message.to_json().into())
 }
 
+/// Whether a read failed because the client's frame was over the limit.
+fn too_big(error: &axum::Error) -> bool {
+    use std::error::Error as _;
+    use tokio_tungstenite::tungstenite::Error;
+    let inner = error.source().and_then(|e| e.downcast_ref::<Error>());
+    matches!(inner, Some(Error::Capacity(_)))
+}
+
 /// Waits for the auth frame; closes with a policy code on anything else.
 async fn authenticate(socket: &mut WebSocket, app: &AppState) -> Option<uuid::Uuid> {
     let wait = Duration::from_millis(app.settings.ws.auth_timeout_ms);
@@ -184,15 +199,36 @@ async fn authenticate(socket: &mut WebSocket, app: &AppState) -> Option<uuid::Uu
                 "the first frame must be {\"type\":\"auth\",\"sessionToken\":\"…\"}",
             ),
         },
+        Ok(Some(Err(e))) if too_big(&e) => {
+            ServerMessage::error("PAYLOAD_TOO_LARGE", "the auth frame is too large")
+        }
         Ok(_) => ServerMessage::error("UNAUTHORIZED", "expected an auth frame"),
         Err(_) => ServerMessage::error("UNAUTHORIZED", "no auth frame in time"),
     };
     let _ = socket.send(counted(&refusal)).await;
+    let code = if matches!(
+        refusal,
+        ServerMessage::Error {
+            code: "PAYLOAD_TOO_LARGE",
+            ..
+        }
+    ) {
+        TOO_BIG
+    } else {
+        POLICY
+    };
     let frame = CloseFrame {
-        code: POLICY,
+        code,
         reason: "authentication required".into(),
     };
     let _ = socket.send(Message::Close(Some(frame))).await;
+    // Wait briefly for the client's reply before the TCP close: closing over
+    // unread bytes makes the kernel reset the connection, and the client
+    // would lose the close frame with its code.
+    let _ = timeout(Duration::from_secs(1), async {
+        while let Some(Ok(_)) = socket.recv().await {}
+    })
+    .await;
     None
 }
 
