@@ -6,13 +6,13 @@
 //! Figures and how to read them: `benches/README.md`. Benchmarks report; no
 //! test asserts on time.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::RedisServer;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use futures_util::StreamExt;
 use tokio::runtime::Runtime;
@@ -30,65 +30,6 @@ const CHUNK: u64 = 100;
 const BATCH: u64 = 1_000;
 /// Calls to one store in flight while filling a line (untimed).
 const FILL_CONCURRENCY: usize = 64;
-
-/// A `redis-server` of this bench alone, on a free loopback port, without
-/// persistence. Killed on drop; on Ctrl-C it shares our process group and
-/// gets the SIGINT too.
-struct RedisServer {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl RedisServer {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
-        let dir = std::env::temp_dir().join(format!("velvet-bench-redis-{port}"));
-        std::fs::create_dir_all(&dir).expect("temp dir for redis-server");
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH (tests/run.sh installs it)");
-        let server = Self { child, port, dir };
-        server.wait_ready();
-        server
-    }
-
-    fn wait_ready(&self) {
-        use std::io::{Read, Write};
-        for _ in 0..200 {
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
-                let _ = s.write_all(b"PING\r\n");
-                let mut buf = [0u8; 16];
-                if matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG")) {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("redis-server on port {} did not start", self.port);
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// Consumers never seen before, across every bench and sample of the run.
 fn next_consumer() -> Uuid {
