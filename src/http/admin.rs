@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::experiences::describe;
 use super::extract::{AdminKey, ApiJson, IdPath};
+use super::openapi;
+use super::openapi::ErrorBody;
 use crate::app::AppState;
 use crate::domain::clock::now_ms;
 use crate::domain::{Experience, Id, Kind, SequencePatch};
@@ -19,10 +21,10 @@ use crate::store::{PutOutcome, StoredExperience};
     request_body = Experience,
     security(("admin" = [])),
     responses(
-        (status = 200, body = crate::http::openapi::AdminExperienceView),
-        (status = 400, description = "invalid definition, naming the field", body = crate::http::openapi::ErrorBody),
-        (status = 401, description = "no key", body = crate::http::openapi::ErrorBody),
-        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
+        (status = 200, body = openapi::AdminExperienceView),
+        (status = 400, description = "invalid definition, naming the field", body = ErrorBody),
+        (status = 401, description = "no key", body = ErrorBody),
+        (status = 403, description = "wrong key", body = ErrorBody),
     ))]
 pub async fn put_experience(
     State(app): State<AppState>,
@@ -59,10 +61,10 @@ pub async fn put_experience(
     params(("id" = String, Path, description = "experience id")),
     security(("admin" = [])),
     responses(
-        (status = 200, body = crate::http::openapi::AdminExperienceView),
-        (status = 401, description = "no key", body = crate::http::openapi::ErrorBody),
-        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
-        (status = 404, description = "no such experience", body = crate::http::openapi::ErrorBody),
+        (status = 200, body = openapi::AdminExperienceView),
+        (status = 401, description = "no key", body = ErrorBody),
+        (status = 403, description = "wrong key", body = ErrorBody),
+        (status = 404, description = "no such experience", body = ErrorBody),
     ))]
 pub async fn show_experience(
     State(app): State<AppState>,
@@ -99,10 +101,10 @@ pub async fn show_experience(
     params(("id" = String, Path, description = "queue id")),
     security(("admin" = [])),
     responses(
-        (status = 200, body = crate::http::openapi::PausedBody),
-        (status = 401, description = "no key", body = crate::http::openapi::ErrorBody),
-        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
-        (status = 404, description = "no such sequence", body = crate::http::openapi::ErrorBody),
+        (status = 200, body = openapi::PausedBody),
+        (status = 401, description = "no key", body = ErrorBody),
+        (status = 403, description = "wrong key", body = ErrorBody),
+        (status = 404, description = "no such sequence", body = ErrorBody),
     ))]
 pub async fn pause(
     State(app): State<AppState>,
@@ -116,10 +118,10 @@ pub async fn pause(
     params(("id" = String, Path, description = "queue id")),
     security(("admin" = [])),
     responses(
-        (status = 200, body = crate::http::openapi::PausedBody),
-        (status = 401, description = "no key", body = crate::http::openapi::ErrorBody),
-        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
-        (status = 404, description = "no such sequence", body = crate::http::openapi::ErrorBody),
+        (status = 200, body = openapi::PausedBody),
+        (status = 401, description = "no key", body = ErrorBody),
+        (status = 403, description = "wrong key", body = ErrorBody),
+        (status = 404, description = "no such sequence", body = ErrorBody),
     ))]
 pub async fn resume(
     State(app): State<AppState>,
@@ -154,10 +156,10 @@ async fn set_paused(
     security(("admin" = [])),
     responses(
         (status = 200, body = crate::domain::Sequence),
-        (status = 400, description = "invalid change, naming the field", body = crate::http::openapi::ErrorBody),
-        (status = 401, description = "no key", body = crate::http::openapi::ErrorBody),
-        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
-        (status = 404, description = "no such sequence", body = crate::http::openapi::ErrorBody),
+        (status = 400, description = "invalid change, naming the field", body = ErrorBody),
+        (status = 401, description = "no key", body = ErrorBody),
+        (status = 403, description = "wrong key", body = ErrorBody),
+        (status = 404, description = "no such sequence", body = ErrorBody),
     ))]
 pub async fn patch_sequence(
     State(app): State<AppState>,
@@ -197,10 +199,10 @@ fn required_nullable<'de, D: serde::Deserializer<'de>>(
     request_body = InventoryBody,
     security(("admin" = [])),
     responses(
-        (status = 200, body = crate::http::openapi::InventoryReply),
-        (status = 401, description = "no key", body = crate::http::openapi::ErrorBody),
-        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
-        (status = 404, description = "no such experience", body = crate::http::openapi::ErrorBody),
+        (status = 200, body = openapi::InventoryReply),
+        (status = 401, description = "no key", body = ErrorBody),
+        (status = 403, description = "wrong key", body = ErrorBody),
+        (status = 404, description = "no such experience", body = ErrorBody),
     ))]
 pub async fn put_inventory(
     State(app): State<AppState>,
@@ -228,10 +230,10 @@ pub struct AnnouncementBody {
     request_body = AnnouncementBody,
     security(("admin" = [])),
     responses(
-        (status = 200, body = crate::http::openapi::AnnouncementReply),
-        (status = 401, description = "no key", body = crate::http::openapi::ErrorBody),
-        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
-        (status = 404, description = "no such experience", body = crate::http::openapi::ErrorBody),
+        (status = 200, body = openapi::AnnouncementReply),
+        (status = 401, description = "no key", body = ErrorBody),
+        (status = 403, description = "wrong key", body = ErrorBody),
+        (status = 404, description = "no such experience", body = ErrorBody),
     ))]
 pub async fn put_announcement(
     State(app): State<AppState>,

@@ -7,6 +7,8 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::extract::{AdminKey, IdPath, Session};
+use super::openapi;
+use super::openapi::ErrorBody;
 use crate::app::AppState;
 use crate::domain::clock::{now_ms, rfc3339};
 use crate::domain::experience::Window;
@@ -40,12 +42,12 @@ fn find(app: &AppState, id: &Id) -> Result<(StoredExperience, Sequence), ApiErro
     security(("session" = [])),
     responses(
         (status = 200, body = DrawEntryBody),
-        (status = 401, description = "missing or bad session", body = crate::http::openapi::ErrorBody),
-        (status = 403, description = "account required", body = crate::http::openapi::ErrorBody),
-        (status = 404, description = "no such draw", body = crate::http::openapi::ErrorBody),
-        (status = 409, description = "not open, closed, full or already entered", body = crate::http::openapi::ErrorBody),
-        (status = 410, description = "sold out", body = crate::http::openapi::ErrorBody),
-        (status = 429, description = "rate limited", body = crate::http::openapi::ErrorBody),
+        (status = 401, description = "missing or bad session", body = ErrorBody),
+        (status = 403, description = "account required", body = ErrorBody),
+        (status = 404, description = "no such draw", body = ErrorBody),
+        (status = 409, description = "not open, closed, full or already entered", body = ErrorBody),
+        (status = 410, description = "sold out", body = ErrorBody),
+        (status = 429, description = "rate limited", body = ErrorBody),
     ))]
 pub async fn enter(
     State(app): State<AppState>,
@@ -100,9 +102,9 @@ pub async fn enter_draw(
     params(("id" = String, Path, description = "draw id")),
     security(("session" = [])),
     responses(
-        (status = 200, body = crate::http::openapi::DrawResultBody),
-        (status = 401, description = "missing or bad session", body = crate::http::openapi::ErrorBody),
-        (status = 404, description = "no such draw or not registered", body = crate::http::openapi::ErrorBody),
+        (status = 200, body = openapi::DrawResultBody),
+        (status = 401, description = "missing or bad session", body = ErrorBody),
+        (status = 404, description = "no such draw or not registered", body = ErrorBody),
     ))]
 pub async fn result(
     State(app): State<AppState>,
@@ -132,7 +134,7 @@ pub async fn result(
     params(("id" = String, Path, description = "draw id")),
     responses(
         (status = 200, body = crate::draw::Proof),
-        (status = 404, description = "no such draw", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "no such draw", body = ErrorBody),
     ))]
 pub async fn proof(
     State(app): State<AppState>,
@@ -148,11 +150,11 @@ pub async fn proof(
     params(("id" = String, Path, description = "draw id")),
     security(("admin" = [])),
     responses(
-        (status = 200, body = crate::http::openapi::DrawRunBody),
-        (status = 401, description = "no key", body = crate::http::openapi::ErrorBody),
-        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
-        (status = 404, description = "no such draw", body = crate::http::openapi::ErrorBody),
-        (status = 409, description = "not open yet", body = crate::http::openapi::ErrorBody),
+        (status = 200, body = openapi::DrawRunBody),
+        (status = 401, description = "no key", body = ErrorBody),
+        (status = 403, description = "wrong key", body = ErrorBody),
+        (status = 404, description = "no such draw", body = ErrorBody),
+        (status = 409, description = "not open yet", body = ErrorBody),
     ))]
 pub async fn run(
     State(app): State<AppState>,

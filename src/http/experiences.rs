@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use super::draws::{DrawEntryBody, enter_draw};
 use super::error::ApiError;
 use super::extract::{IdPath, Session};
+use super::openapi;
+use super::openapi::ErrorBody;
 use super::queues::enter_queue;
 use super::view::QueueEntryBody;
 use crate::app::AppState;
@@ -34,8 +36,8 @@ pub fn describe(stored: &StoredExperience, now: i64) -> Value {
 #[utoipa::path(get, path = "/v1/experiences/{id}", tag = "consumer",
     params(("id" = String, Path, description = "experience id")),
     responses(
-        (status = 200, body = crate::http::openapi::ExperienceView),
-        (status = 404, description = "no such experience", body = crate::http::openapi::ErrorBody),
+        (status = 200, body = openapi::ExperienceView),
+        (status = 404, description = "no such experience", body = ErrorBody),
     ))]
 pub async fn show(
     State(app): State<AppState>,
@@ -66,7 +68,7 @@ pub struct StatusBody {
     params(("id" = String, Path, description = "experience id")),
     responses(
         (status = 200, body = StatusBody),
-        (status = 404, description = "no such experience", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "no such experience", body = ErrorBody),
     ))]
 pub async fn status(
     State(app): State<AppState>,
@@ -129,12 +131,12 @@ enum EntryBody {
     security(("session" = [])),
     responses(
         (status = 200, body = ExperienceEntryBody),
-        (status = 401, description = "missing or bad session", body = crate::http::openapi::ErrorBody),
-        (status = 403, description = "account required", body = crate::http::openapi::ErrorBody),
-        (status = 404, description = "no such experience", body = crate::http::openapi::ErrorBody),
-        (status = 409, description = "not open, closed, full or already entered", body = crate::http::openapi::ErrorBody),
-        (status = 410, description = "sold out", body = crate::http::openapi::ErrorBody),
-        (status = 429, description = "rate limited", body = crate::http::openapi::ErrorBody),
+        (status = 401, description = "missing or bad session", body = ErrorBody),
+        (status = 403, description = "account required", body = ErrorBody),
+        (status = 404, description = "no such experience", body = ErrorBody),
+        (status = 409, description = "not open, closed, full or already entered", body = ErrorBody),
+        (status = 410, description = "sold out", body = ErrorBody),
+        (status = 429, description = "rate limited", body = ErrorBody),
     ))]
 pub async fn enter(
     State(app): State<AppState>,

@@ -9,6 +9,8 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::extract::{ApiJson, MerchantKey};
+use super::openapi;
+use super::openapi::ErrorBody;
 use crate::app::AppState;
 use crate::domain::clock::now_ms;
 use crate::domain::{EntryState, Id, Kind};
@@ -22,7 +24,7 @@ pub struct TokenBody {
 }
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "merchant",
-    responses((status = 200, body = crate::http::openapi::Jwks)))]
+    responses((status = 200, body = openapi::Jwks)))]
 pub async fn jwks(State(app): State<AppState>) -> Json<Value> {
     Json(app.handoff.keys().jwks())
 }
@@ -39,10 +41,10 @@ fn subject(claims: &HandoffClaims) -> Result<(Id, Uuid), ApiError> {
     request_body = TokenBody,
     security(("merchant" = [])),
     responses(
-        (status = 200, body = crate::http::openapi::VerifyBody),
-        (status = 400, description = "malformed body", body = crate::http::openapi::ErrorBody),
-        (status = 401, description = "invalid or expired token, or no key", body = crate::http::openapi::ErrorBody),
-        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
+        (status = 200, body = openapi::VerifyBody),
+        (status = 400, description = "malformed body", body = ErrorBody),
+        (status = 401, description = "invalid or expired token, or no key", body = ErrorBody),
+        (status = 403, description = "wrong key", body = ErrorBody),
     ))]
 pub async fn verify(
     State(app): State<AppState>,
@@ -78,11 +80,11 @@ pub async fn verify(
     request_body = TokenBody,
     security(("merchant" = [])),
     responses(
-        (status = 200, body = crate::http::openapi::RedeemBody),
-        (status = 400, description = "malformed body", body = crate::http::openapi::ErrorBody),
-        (status = 401, description = "invalid, revoked or expired token, or no key", body = crate::http::openapi::ErrorBody),
-        (status = 403, description = "wrong key", body = crate::http::openapi::ErrorBody),
-        (status = 409, description = "already redeemed", body = crate::http::openapi::ErrorBody),
+        (status = 200, body = openapi::RedeemBody),
+        (status = 400, description = "malformed body", body = ErrorBody),
+        (status = 401, description = "bad, revoked or expired token; no key", body = ErrorBody),
+        (status = 403, description = "wrong key", body = ErrorBody),
+        (status = 409, description = "already redeemed", body = ErrorBody),
     ))]
 pub async fn redeem(
     State(app): State<AppState>,

@@ -7,10 +7,12 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
+use super::openapi;
+use super::openapi::ErrorBody;
 use crate::app::AppState;
 
 #[utoipa::path(get, path = "/healthz", tag = "ops",
-    responses((status = 200, body = crate::http::openapi::Health)))]
+    responses((status = 200, body = openapi::Health)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -18,8 +20,8 @@ pub async fn healthz() -> Json<Value> {
 /// Ready when the store answers and its keyspace is the version we know.
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses(
-        (status = 200, body = crate::http::openapi::Ready),
-        (status = 503, description = "store unreachable or keyspace not migrated", body = crate::http::openapi::ErrorBody),
+        (status = 200, body = openapi::Ready),
+        (status = 503, description = "store down or keyspace not current", body = ErrorBody),
     ))]
 pub async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     app.store.ping().await?;
@@ -31,7 +33,9 @@ pub async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "ops",
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+    responses(
+        (status = 200, description = "Prometheus text", content_type = "text/plain"),
+    ))]
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     let content_type = "text/plain; version=0.0.4; charset=utf-8";
     ([(header::CONTENT_TYPE, content_type)], app.metrics.render())

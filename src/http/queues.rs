@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 
 use super::error::ApiError;
 use super::extract::{IdPath, Session};
+use super::openapi::ErrorBody;
 use super::view::{QueueEntryBody, at};
 use crate::app::AppState;
 use crate::domain::clock::now_ms;
@@ -19,13 +20,13 @@ use crate::tokens::SessionClaims;
     security(("session" = [])),
     responses(
         (status = 200, body = QueueEntryBody),
-        (status = 400, description = "bad id", body = crate::http::openapi::ErrorBody),
-        (status = 401, description = "missing or bad session", body = crate::http::openapi::ErrorBody),
-        (status = 404, description = "no such queue", body = crate::http::openapi::ErrorBody),
-        (status = 409, description = "closed or full", body = crate::http::openapi::ErrorBody),
-        (status = 410, description = "sold out", body = crate::http::openapi::ErrorBody),
-        (status = 429, description = "rate limited", body = crate::http::openapi::ErrorBody),
-        (status = 503, description = "store unavailable", body = crate::http::openapi::ErrorBody),
+        (status = 400, description = "bad id", body = ErrorBody),
+        (status = 401, description = "missing or bad session", body = ErrorBody),
+        (status = 404, description = "no such queue", body = ErrorBody),
+        (status = 409, description = "closed or full", body = ErrorBody),
+        (status = 410, description = "sold out", body = ErrorBody),
+        (status = 429, description = "rate limited", body = ErrorBody),
+        (status = 503, description = "store unavailable", body = ErrorBody),
     ))]
 pub async fn enter(
     State(app): State<AppState>,
@@ -79,8 +80,8 @@ pub async fn enter_queue(
     security(("session" = [])),
     responses(
         (status = 200, body = QueueEntryBody),
-        (status = 401, description = "missing or bad session", body = crate::http::openapi::ErrorBody),
-        (status = 404, description = "no such queue or no entry", body = crate::http::openapi::ErrorBody),
+        (status = 401, description = "missing or bad session", body = ErrorBody),
+        (status = 404, description = "no such queue or no entry", body = ErrorBody),
     ))]
 pub async fn position(
     State(app): State<AppState>,
@@ -102,8 +103,8 @@ pub async fn position(
     security(("session" = [])),
     responses(
         (status = 204, description = "left the line (or gave up an admission)"),
-        (status = 401, description = "missing or bad session", body = crate::http::openapi::ErrorBody),
-        (status = 404, description = "no such queue or no entry", body = crate::http::openapi::ErrorBody),
+        (status = 401, description = "missing or bad session", body = ErrorBody),
+        (status = 404, description = "no such queue or no entry", body = ErrorBody),
     ))]
 pub async fn leave(
     State(app): State<AppState>,

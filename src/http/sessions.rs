@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::extract::OptionalJson;
+use super::openapi::ErrorBody;
 use crate::app::AppState;
 use crate::domain::clock::{now_ms, rfc3339};
 
@@ -31,9 +32,9 @@ pub struct SessionBody {
     request_body(content = Option<NewSession>, description = "optional shop assertion"),
     responses(
         (status = 201, body = SessionBody),
-        (status = 400, description = "malformed body", body = crate::http::openapi::ErrorBody),
-        (status = 401, description = "forged or expired assertion", body = crate::http::openapi::ErrorBody),
-        (status = 429, description = "rate limited", body = crate::http::openapi::ErrorBody),
+        (status = 400, description = "malformed body", body = ErrorBody),
+        (status = 401, description = "forged or expired assertion", body = ErrorBody),
+        (status = 429, description = "rate limited", body = ErrorBody),
     ))]
 pub async fn create(
     State(app): State<AppState>,
