@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::domain::{ExperienceState, Id, Kind, Sequence};
+use crate::domain::{Id, Kind, Sequence};
 use crate::store::{QueueStats, Store, StoreResult, StoredExperience};
 
 #[derive(Default)]
@@ -123,7 +123,12 @@ impl Catalog {
     /// Seconds until `position` is admitted at the rate observed over the
     /// last minute; unknown while nothing was admitted or admission is held.
     pub fn estimated_wait(&self, seq: &Id, position: Option<u64>) -> Option<u64> {
-        let position = position?;
+        Some(wait_at(position?, self.admission_rate(seq)?))
+    }
+
+    /// People admitted per second, as observed; `None` while unknown or
+    /// while admission is held. Fan-out asks once per batch, not per person.
+    pub fn admission_rate(&self, seq: &Id) -> Option<f64> {
         let snapshot = self.snapshot();
         let (stored, sequence) = snapshot.sequence(seq)?;
         if sequence.paused || stored.inventory == Some(0) {
@@ -138,13 +143,11 @@ impl Catalog {
         // so a queue that opened seconds ago is not judged on a full minute.
         let read_at = *self.stats_read_at.read().unwrap_or_else(|e| e.into_inner());
         let span_ms = ((read_at - started).max(0) + 1_000).min(60_000) as u64;
-        let per_second = stats.admitted_last_minute as f64 * 1000.0 / span_ms as f64;
-        Some((position as f64 / per_second).ceil() as u64)
+        Some(stats.admitted_last_minute as f64 * 1000.0 / span_ms as f64)
     }
+}
 
-    pub fn experience_state(&self, id: &Id, now: i64) -> Option<ExperienceState> {
-        let snapshot = self.snapshot();
-        let stored = snapshot.experiences.get(id)?;
-        Some(stored.experience.state_at(now, stored.inventory))
-    }
+/// Seconds until `position` is admitted at `per_second`.
+pub fn wait_at(position: u64, per_second: f64) -> u64 {
+    (position as f64 / per_second).ceil() as u64
 }

@@ -223,11 +223,12 @@ impl Hub {
                 }
             }
             Event::Left { seq, v, score } => {
+                let message = self.position_messages(&seq);
                 let mut inner = self.lock();
                 inner.note_version(&seq, v);
                 let stale =
                     inner.advance(&seq, v, |w| w.score > score, 1, &mut |c, p| {
-                        out.push((c, self.position_message(&seq, p)))
+                        out.push((c, message(p)))
                     });
                 reread.push((seq, stale));
             }
@@ -247,9 +248,9 @@ impl Hub {
                     watches.retain(|c, _| !granted.contains_key(c));
                 }
                 let k = admitted.len() as u64;
-                let stale = inner.advance(&seq, v, |_| true, k, &mut |c, p| {
-                    out.push((c, self.position_message(&seq, p)))
-                });
+                let message = self.position_messages(&seq);
+                let stale = inner
+                    .advance(&seq, v, |_| true, k, &mut |c, p| out.push((c, message(p))));
                 reread.push((seq, stale));
             }
             Event::Registered { seq, c } => {
@@ -398,6 +399,15 @@ impl Hub {
     fn position_message(&self, seq: &Id, position: u64) -> ServerMessage {
         let wait = self.catalog.estimated_wait(seq, Some(position));
         ServerMessage::position(seq, position, wait)
+    }
+
+    /// For many consumers of one queue: the rate is read once.
+    fn position_messages(&self, seq: &Id) -> impl Fn(u64) -> ServerMessage + use<'_> {
+        let rate = self.catalog.admission_rate(seq);
+        let seq = seq.clone();
+        move |p| {
+            ServerMessage::position(&seq, p, rate.map(|r| crate::catalog::wait_at(p, r)))
+        }
     }
 
     /// Queues messages; a client whose queue is full is dropped, so one slow
